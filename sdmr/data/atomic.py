@@ -1,0 +1,41 @@
+"""Atomic file writes: a crash or a bad input never leaves a half-written file behind."""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path`` then rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_with(path: str | Path, writer: Callable[[io.BytesIO], None]) -> None:
+    """Encode into memory with ``writer(buffer)`` first, so an encoding error writes nothing."""
+    buffer = io.BytesIO()
+    writer(buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def atomic_save_npy(path: str | Path, array: np.ndarray) -> None:
+    atomic_write_with(path, lambda buf: np.save(buf, array, allow_pickle=False))

@@ -1,0 +1,155 @@
+"""Depth files ↔ float32 metres. The on-disk encoding is always named, never guessed.
+
+Encodings:
+
+* ``wisdom8``  – the original project's 8-bit PNG (1 or 3 identical channels), 0.25–1.25 m
+  linearly mapped to 0–255. Lossy (3.9 mm steps) and it cannot mark invalid pixels.
+* ``mm16``     – 16-bit PNG in millimetres, 0 = invalid (Kinect/RealSense/OCID convention).
+* ``npy``      – ``.npy`` float metres, or ``.npz`` with a ``depth`` array (lossless).
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from sdmr.data.atomic import atomic_save_npy, atomic_write_with
+from sdmr.data.errors import DataError
+
+DepthFileEncoding = Literal["wisdom8", "mm16", "npy"]
+DEPTH_FILE_ENCODINGS: tuple[str, ...] = ("wisdom8", "mm16", "npy")
+WISDOM_MIN_DEPTH = 0.25
+WISDOM_MAX_DEPTH = 1.25
+
+
+def check_encoding(encoding: str) -> str:
+    if encoding not in DEPTH_FILE_ENCODINGS:
+        raise DataError(
+            f"unknown depth encoding '{encoding}'",
+            fix=f"use one of {', '.join(DEPTH_FILE_ENCODINGS)}",
+        )
+    return encoding
+
+
+def validate_depth(depth: np.ndarray, source: str | Path | None = None) -> np.ndarray:
+    """Check the contract (finite-or-NaN float H×W metres, no negatives) and return float32.
+
+    NaN and 0 both mean "no measurement"; +/-inf and negative depth are errors.
+    """
+    depth = np.asarray(depth)
+    if depth.ndim != 2:
+        raise DataError(
+            f"depth must be a single-channel H×W array, got shape {depth.shape}",
+            source,
+            "pass one channel (e.g. depth[..., 0]) in metres",
+        )
+    if not np.issubdtype(depth.dtype, np.floating):
+        raise DataError(
+            f"depth must be float metres, got {depth.dtype}",
+            source,
+            "decode the file with sdmr.data.read_depth(path, encoding=...) (16-bit millimetre "
+            "images: encoding='mm16')",
+        )
+    depth = depth.astype(np.float32, copy=False)
+    if np.isinf(depth).any():
+        raise DataError("depth contains ±inf", source, "mark missing measurements with 0 or NaN")
+    if (depth < 0).any():
+        raise DataError("depth contains negative values", source, "depth is a distance in metres ≥ 0")
+    if not np.any(np.nan_to_num(depth) > 0):
+        raise DataError(
+            "depth has no valid pixel (all 0 or NaN)", source, "check the sensor file and its encoding"
+        )
+    return depth
+
+
+def _open_png(path: Path) -> np.ndarray:
+    if not path.is_file():
+        raise DataError("file not found", path, "check the dataset folder and its index files")
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return np.asarray(image)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        raise DataError(
+            f"cannot decode image ({err})", path, "the file is corrupt or truncated: regenerate or re-copy it"
+        ) from err
+
+
+def read_depth(path: str | Path, encoding: str) -> np.ndarray:
+    """Read a depth file as float32 metres (0 = invalid for PNGs, NaN allowed in npy)."""
+    path = Path(path)
+    check_encoding(encoding)
+    if encoding == "npy":
+        return _read_float_array(path)
+    raw = _open_png(path)
+    if encoding == "mm16":
+        if raw.dtype == np.uint8:
+            raise DataError(
+                "8-bit image read as 16-bit millimetre depth",
+                path,
+                "use encoding='wisdom8' for the original 8-bit WISDOM PNGs",
+            )
+        if raw.ndim != 2 or raw.dtype not in (np.uint16, np.int32, np.uint32):
+            raise DataError(f"expected a 16-bit single-channel PNG, got {raw.dtype} {raw.shape}", path)
+        return raw.astype(np.float32) / 1000.0
+    if raw.dtype != np.uint8:
+        raise DataError(
+            f"{raw.dtype} image read as 8-bit WISDOM depth",
+            path,
+            "use encoding='mm16' for 16-bit millimetre PNGs",
+        )
+    if raw.ndim == 3:
+        raw = raw[..., 0]
+    return (WISDOM_MIN_DEPTH + raw.astype(np.float32) / 255.0 * (WISDOM_MAX_DEPTH - WISDOM_MIN_DEPTH)).astype(
+        np.float32
+    )
+
+
+def _read_float_array(path: Path) -> np.ndarray:
+    if not path.is_file():
+        raise DataError("file not found", path, "check the dataset folder and its index files")
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+        raise DataError(f"cannot read array ({err})", path, "the file is corrupt: regenerate it") from err
+    if isinstance(loaded, np.lib.npyio.NpzFile):
+        with loaded:
+            if "depth" not in loaded.files:
+                raise DataError(f"npz has no 'depth' array (has {loaded.files})", path, "save it as depth=...")
+            loaded = loaded["depth"]
+    return validate_depth(loaded, path)
+
+
+def encode_depth_png(depth: np.ndarray, encoding: str) -> np.ndarray:
+    """The pixel array that ``write_depth`` stores for a PNG encoding (invalid → 0)."""
+    check_encoding(encoding)
+    finite = np.nan_to_num(depth, nan=0.0)
+    if encoding == "mm16":
+        if finite.max() > 65.535:
+            raise DataError("depth above 65.535 m cannot be stored as 16-bit millimetres")
+        return np.round(finite * 1000.0).astype(np.uint16)
+    if encoding == "wisdom8":
+        scaled = (finite - WISDOM_MIN_DEPTH) / (WISDOM_MAX_DEPTH - WISDOM_MIN_DEPTH) * 255.0
+        gray = np.clip(np.round(scaled), 0, 255).astype(np.uint8)
+        return np.repeat(gray[..., None], 3, axis=2)
+    raise DataError(f"'{encoding}' is not a PNG depth encoding")
+
+
+def write_depth(path: str | Path, depth: np.ndarray, encoding: str) -> None:
+    """Write float metres in ``encoding``; atomic, so a failure leaves no partial file."""
+    path = Path(path)
+    depth = validate_depth(depth, path)
+    if check_encoding(encoding) == "npy":
+        atomic_save_npy(path, depth)
+        return
+    pixels = encode_depth_png(depth, encoding)
+    atomic_write_with(path, lambda buf: Image.fromarray(pixels).save(buf, format="PNG"))
+
+
+def valid_mask(depth: np.ndarray) -> np.ndarray:
+    """Pixels holding a measurement (> 0 and not NaN)."""
+    return np.nan_to_num(depth, nan=0.0) > 0

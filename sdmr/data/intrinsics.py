@@ -1,0 +1,108 @@
+"""Pinhole camera intrinsics, compatible with the original project's ``.intr`` JSON files."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from sdmr.data.atomic import atomic_write_text
+from sdmr.data.errors import DataError
+
+
+@dataclass(frozen=True)
+class CameraIntrinsics:
+    """Pinhole intrinsics in pixels. ``width``/``height`` are the image size they apply to."""
+
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+    width: int
+    height: int
+    frame: str = "camera"
+
+    def __post_init__(self) -> None:
+        for name in ("fx", "fy"):
+            value = getattr(self, name)
+            if not np.isfinite(value) or value <= 0:
+                raise DataError(f"CameraIntrinsics.{name} must be a positive focal length, got {value}")
+        if self.width <= 0 or self.height <= 0:
+            raise DataError(f"CameraIntrinsics size must be positive, got {self.width}×{self.height}")
+
+    @property
+    def K(self) -> np.ndarray:
+        """3×3 camera matrix."""
+        return np.array([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]])
+
+    def scaled(self, factor: float) -> CameraIntrinsics:
+        """Intrinsics of the same camera after resizing the image by ``factor``."""
+        return CameraIntrinsics(
+            fx=self.fx * factor,
+            fy=self.fy * factor,
+            cx=(self.cx + 0.5) * factor - 0.5,
+            cy=(self.cy + 0.5) * factor - 0.5,
+            width=round(self.width * factor),
+            height=round(self.height * factor),
+            frame=self.frame,
+        )
+
+    # ------------------------------------------------------------------ .intr
+    def to_intr_dict(self) -> dict:
+        """The autolab_core ``CameraIntrinsics.save`` layout (``_fx``, ``_cx``, ..., ``_K`` = 0)."""
+        return {
+            "_frame": self.frame,
+            "_fx": float(self.fx),
+            "_fy": float(self.fy),
+            "_cx": float(self.cx),
+            "_cy": float(self.cy),
+            "_skew": 0.0,
+            "_height": int(self.height),
+            "_width": int(self.width),
+            "_K": 0,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict, path: str | Path | None = None) -> CameraIntrinsics:
+        """Read the ``.intr`` layout, or plain keys ``fx, fy, cx, cy, width, height``."""
+        def get(*names: str):
+            for name in names:
+                if name in data:
+                    return data[name]
+            raise DataError(
+                f"camera intrinsics lack '{names[0]}' (keys found: {sorted(data)})",
+                path,
+                "write fx, fy, cx, cy, width, height (or the original _fx/_fy/... .intr keys)",
+            )
+
+        return cls(
+            fx=float(get("_fx", "fx")),
+            fy=float(get("_fy", "fy")),
+            cx=float(get("_cx", "cx", "x_offset")),
+            cy=float(get("_cy", "cy", "y_offset")),
+            width=int(get("_width", "width", "img_width")),
+            height=int(get("_height", "height", "img_height")),
+            frame=str(data.get("_frame", data.get("frame", "camera"))),
+        )
+
+    @classmethod
+    def load(cls, path: str | Path) -> CameraIntrinsics:
+        path = Path(path)
+        if not path.is_file():
+            raise DataError("camera intrinsics file not found", path, "pass the path of a .intr/.json file")
+        try:
+            data = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise DataError(f"not valid JSON ({err})", path, "rewrite it with CameraIntrinsics.save") from err
+        if not isinstance(data, dict):
+            raise DataError("intrinsics JSON must be an object", path)
+        return cls.from_dict(data, path)
+
+    def save(self, path: str | Path) -> None:
+        """Write the original ``.intr`` JSON atomically."""
+        atomic_write_text(path, json.dumps(self.to_intr_dict()))
+
+    def as_dict(self) -> dict:
+        return asdict(self)
