@@ -1,0 +1,178 @@
+"""`DepthDataModule`: WISDOM-Sim / WISDOM-Real / any catalog dataset → Mask R-CNN batches."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from sdmr.data.errors import DataError
+from sdmr.data.input_encoding import INPUT_ENCODINGS
+from sdmr.data.sample import Sample
+from sdmr.data.transforms import flip, pad_bottom_right, sample_to_model_pair
+
+Batch = tuple[list[torch.Tensor], list[dict[str, torch.Tensor]]]
+
+
+class DetectionDataset(Dataset):
+    """Wraps a ``Sequence[Sample]`` and yields ``(image 3×H×W, target)`` pairs.
+
+    Flips draw from torch's RNG, which DataLoader seeds per worker from its generator, so
+    a run is reproducible from the DataModule seed with any number of workers.
+    """
+
+    def __init__(
+        self,
+        samples: Sequence[Sample],
+        input_encoding: str,
+        flips: bool = False,
+        pad_to: int | None = None,
+    ) -> None:
+        self.samples = samples
+        self.input_encoding = input_encoding
+        self.flips = flips
+        self.pad_to = pad_to
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        image, target = sample_to_model_pair(self.samples[index], self.input_encoding)
+        if self.flips:
+            horizontal, vertical = (torch.rand(2) < 0.5).tolist()
+            image, target = flip(image, target, horizontal, vertical)
+        if self.pad_to is not None:
+            image, target = pad_bottom_right(image, target, self.pad_to)
+        return image, target
+
+
+def collate_detection(batch: list[tuple[torch.Tensor, dict]]) -> Batch:
+    """Lists of images and targets, as torchvision detection models take them."""
+    images, targets = zip(*batch, strict=True)
+    return list(images), list(targets)
+
+
+def seed_worker(worker_id: int) -> None:
+    """Give numpy in each worker a seed derived from torch's per-worker seed."""
+    np.random.seed(torch.initial_seed() % 2**32)
+
+
+class Subset(Sequence):
+    """A fixed selection of a dataset's items (keeps ``Sequence[Sample]`` typing)."""
+
+    def __init__(self, base: Sequence[Sample], positions: np.ndarray) -> None:
+        self.base = base
+        self.positions = np.asarray(positions, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def __getitem__(self, index: int) -> Sample:  # type: ignore[override]
+        return self.base[int(self.positions[index])]
+
+
+def nested_subset_positions(total: int, size: int | None, seed: int, what: str) -> np.ndarray:
+    """Positions of a deterministic random subset; smaller sizes are prefixes of larger ones.
+
+    Nesting makes a dataset-size sweep (paper Fig. 6) compare like with like: the 4k run's
+    images are inside the 8k run's.
+    """
+    if size is None:
+        return np.arange(total)
+    if size <= 0:
+        raise DataError(f"{what} must be positive, got {size}")
+    if size > total:
+        raise DataError(
+            f"{what}={size} but the split has only {total} images",
+            fix=f"use {what} ≤ {total}, or null for all images",
+        )
+    return np.sort(np.random.default_rng(seed).permutation(total)[:size])
+
+
+class DepthDataModule(pl.LightningDataModule):
+    """Train/val loaders from a dataset's split files.
+
+    ``train_size`` subsamples the train split deterministically from ``seed`` (nested
+    subsets), ``val_size`` takes the first images of the validation split.
+    """
+
+    def __init__(
+        self,
+        root: str,
+        dataset: str = "wisdom_sim",
+        input_encoding: str = "median_relative",
+        train_size: int | None = None,
+        batch_size: int = 2,
+        num_workers: int = 2,
+        flips: bool = True,
+        pad_to: int | None = 512,
+        seed: int = 0,
+        train_split: str = "train",
+        val_split: str = "test",
+        val_size: int | None = None,
+        depth_source: str = "auto",
+        dataset_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        if input_encoding not in INPUT_ENCODINGS:
+            raise DataError(
+                f"unknown input encoding '{input_encoding}'", fix=f"use one of {', '.join(INPUT_ENCODINGS)}"
+            )
+        self.save_hyperparameters()
+        self.root = root
+        self.dataset_name = dataset
+        self.input_encoding = input_encoding
+        self.train_size = train_size
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.flips = flips
+        self.pad_to = pad_to
+        self.seed = seed
+        self.train_split = train_split
+        self.val_split = val_split
+        self.val_size = val_size
+        self.dataset_kwargs = dict(dataset_kwargs or {})
+        if dataset in ("wisdom_sim", "wisdom_real"):
+            self.dataset_kwargs.setdefault("depth_source", depth_source)
+        self.train_set: DetectionDataset | None = None
+        self.val_set: DetectionDataset | None = None
+
+    def _open(self, split: str) -> Sequence[Sample]:
+        from sdmr.data.catalog import open_dataset
+
+        return open_dataset(self.dataset_name, self.root, split=split, **self.dataset_kwargs)
+
+    def setup(self, stage: str | None = None) -> None:
+        if stage in (None, "fit") and self.train_set is None:
+            train = self._open(self.train_split)
+            positions = nested_subset_positions(len(train), self.train_size, self.seed, "data.train_size")
+            self.train_set = DetectionDataset(Subset(train, positions), self.input_encoding, self.flips, self.pad_to)
+        if stage in (None, "fit", "validate") and self.val_set is None:
+            val = self._open(self.val_split)
+            count = len(val) if self.val_size is None else min(self.val_size, len(val))
+            self.val_set = DetectionDataset(Subset(val, np.arange(count)), self.input_encoding, False, self.pad_to)
+
+    def _loader(self, dataset: DetectionDataset | None, shuffle: bool) -> DataLoader:
+        if dataset is None:
+            raise RuntimeError("call setup() before asking for a loader")
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            collate_fn=collate_detection,
+            worker_init_fn=seed_worker,
+            generator=torch.Generator().manual_seed(self.seed),
+            persistent_workers=self.num_workers > 0,
+            pin_memory=torch.cuda.is_available(),
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, shuffle=False)

@@ -1,0 +1,93 @@
+"""Sample → torchvision detection input: encode depth, flip, pad, build targets.
+
+Datasets do not normalise: the model's own transform does (DESIGN.md), so the same
+``depth_to_model_input`` serves training, validation and inference.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from sdmr.data.depth_io import validate_depth
+from sdmr.data.errors import DataError
+from sdmr.data.input_encoding import encode_depth_for_model
+from sdmr.data.instances import Instances
+from sdmr.data.sample import Sample
+
+
+def depth_to_model_input(depth: np.ndarray, input_encoding: str) -> torch.Tensor:
+    """Float metres H×W → float32 tensor 3×H×W in [0, 1] (the encoded depth triplicated)."""
+    encoded = encode_depth_for_model(validate_depth(depth), input_encoding)
+    return torch.from_numpy(encoded).unsqueeze(0).expand(3, -1, -1).contiguous()
+
+
+def instances_to_target(instances: Instances, image_id: int) -> dict[str, torch.Tensor]:
+    """Instances → the target dict of torchvision's Mask R-CNN (empty masks dropped)."""
+    keep = instances.areas() > 0
+    kept = instances.select(np.flatnonzero(keep))
+    n = len(kept)
+    return {
+        "boxes": torch.from_numpy(kept.boxes_xyxy()).reshape(n, 4),
+        "labels": torch.ones(n, dtype=torch.int64),
+        "masks": torch.from_numpy(kept.masks.astype(np.uint8)),
+        "image_id": torch.tensor(image_id, dtype=torch.int64),
+    }
+
+
+def flip(image: torch.Tensor, target: dict[str, torch.Tensor], horizontal: bool, vertical: bool) -> tuple[
+    torch.Tensor, dict[str, torch.Tensor]
+]:
+    """Flip image, masks and boxes together (the original's flips were never applied)."""
+    dims = [d for d, on in ((-1, horizontal), (-2, vertical)) if on]
+    if not dims:
+        return image, target
+    height, width = image.shape[-2:]
+    out = dict(target)
+    out["masks"] = target["masks"].flip(dims)
+    boxes = target["boxes"].clone()
+    if horizontal:
+        boxes[:, [0, 2]] = width - target["boxes"][:, [2, 0]]
+    if vertical:
+        boxes[:, [1, 3]] = height - target["boxes"][:, [3, 1]]
+    out["boxes"] = boxes
+    return image.flip(dims), out
+
+
+def pad_bottom_right(
+    image: torch.Tensor, target: dict[str, torch.Tensor] | None, size: int
+) -> tuple[torch.Tensor, dict[str, torch.Tensor] | None]:
+    """Zero-pad to ``size``×``size`` like the original (512×384 → 512×512); boxes are unchanged."""
+    height, width = image.shape[-2:]
+    if height > size or width > size:
+        raise DataError(
+            f"image of {height}×{width} is larger than the padding size {size}",
+            fix=f"set data.pad_to to at least {max(height, width)} or null to disable padding",
+        )
+    padded = image.new_zeros((image.shape[0], size, size))
+    padded[:, :height, :width] = image
+    if target is None:
+        return padded, None
+    out = dict(target)
+    masks = target["masks"].new_zeros((target["masks"].shape[0], size, size))
+    masks[:, :height, :width] = target["masks"]
+    out["masks"] = masks
+    return padded, out
+
+
+def sample_to_model_pair(sample: Sample, input_encoding: str) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Encode one labelled sample; a size mismatch between depth and masks names the image."""
+    instances = sample["instances"]
+    if instances is None:
+        raise DataError(
+            f"image {sample.get('name', sample['image_id'])} has no instance labels",
+            fix="training and validation need a labelled dataset (modal_segmasks/ or label/)",
+        )
+    if instances.image_size != sample["depth"].shape:
+        raise DataError(
+            f"image {sample.get('name', sample['image_id'])}: masks are {instances.image_size} but depth "
+            f"is {sample['depth'].shape}",
+            fix="regenerate the masks at the depth image's resolution",
+        )
+    image = depth_to_model_input(sample["depth"], input_encoding)
+    return image, instances_to_target(instances, sample["image_id"])
