@@ -1,0 +1,279 @@
+"""COCO mask AP/AR (class-agnostic) over `Instances`, plus the OCID overlap/boundary P/R/F.
+
+Why pycocotools rather than our own matcher: every paper number (Table I, WISDOM-Real) came
+out of ``COCOeval`` with ``useCats = False``, so we feed it exactly and read the same arrays
+``summarize()`` reads. ``backend="faster"`` runs the C++ port (faster-coco-eval) on the same
+input; the tests check both give identical numbers.
+
+``protocol="original"`` reproduces ``sd_maskrcnn/coco_benchmark.py``: every score is set to 1.0
+(the stable sort then ranks predictions in the order the method returned them), masks are
+zero-padded to 512×512, and, when bin masks are given, predictions lying more than half on
+the bin are dropped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from pycocotools import mask as mask_utils
+
+from sdmr.bench.overlap import overlap_boundary_metrics, pairwise_mask_iou
+from sdmr.data.errors import DataError
+from sdmr.data.instances import Instances
+
+PROTOCOLS = ("standard", "original")
+BACKENDS = ("auto", "pycocotools", "faster")
+ORIGINAL_PAD_SIZE = 512
+BIN_OVERLAP_LIMIT = 0.5
+COCO_METRIC_KEYS = ("AP", "AP50", "AP75", "AR")
+
+__all__ = [
+    "BACKENDS",
+    "COCO_METRIC_KEYS",
+    "PROTOCOLS",
+    "CocoEvaluation",
+    "coco_detections",
+    "coco_segm_evaluation",
+    "coco_segm_metrics",
+    "encode_masks",
+    "overlap_boundary_metrics",
+    "pairwise_mask_iou",
+]
+
+
+@dataclass
+class CocoEvaluation:
+    """Summary numbers plus the arrays behind them (for precision–recall plots).
+
+    ``precision`` is COCOeval's ``eval["precision"]`` at area "all", 100 detections:
+    shape ``(10 IoU thresholds, 101 recall points)``, ``-1`` where undefined (no ground truth).
+    """
+
+    metrics: dict[str, float]
+    precision: np.ndarray
+    recall: np.ndarray
+    iou_thresholds: np.ndarray
+    recall_thresholds: np.ndarray
+    backend: str
+
+
+def encode_masks(masks: np.ndarray) -> list[dict]:
+    """COCO RLEs (counts as str, JSON-ready) of a bool ``N×H×W`` stack."""
+    if len(masks) == 0:
+        return []
+    rles = mask_utils.encode(np.asfortranarray(np.transpose(masks, (1, 2, 0)).astype(np.uint8)))
+    for rle in rles:
+        rle["counts"] = rle["counts"].decode("ascii")
+    return rles
+
+
+def _pad_to(masks: np.ndarray, size: int) -> np.ndarray:
+    """Zero-pad bottom/right to at least ``size``×``size`` (the original evaluated padded images)."""
+    _, h, w = masks.shape
+    return np.pad(masks, ((0, 0), (0, max(0, size - h)), (0, max(0, size - w))))
+
+
+def _check_pair(index: int, gt: Instances, pred: Instances) -> None:
+    if not isinstance(pred, Instances):
+        raise DataError(
+            f"image {index}: prediction is a {type(pred).__name__}, not an Instances",
+            fix="return sdmr.data.Instances(masks=bool N×H×W array) from predict()",
+        )
+    if gt.image_size != pred.image_size:
+        raise DataError(
+            f"image {index}: predicted masks are {pred.image_size[0]}×{pred.image_size[1]} but the "
+            f"ground truth is {gt.image_size[0]}×{gt.image_size[1]}",
+            fix="predict masks at the input depth image's size (resize them back before returning)",
+        )
+
+
+def _bin_filter(pred: Instances, bin_mask: np.ndarray | None, index: int) -> Instances:
+    """Drop predictions with more than half of their pixels on the bin (original protocol)."""
+    if bin_mask is None or len(pred) == 0:
+        return pred
+    bin_mask = np.asarray(bin_mask, dtype=bool)
+    if bin_mask.shape != pred.image_size:
+        raise DataError(
+            f"image {index}: bin mask is {bin_mask.shape} but the masks are {pred.image_size}",
+            fix="pass one bin mask per image with the depth image's size (or None)",
+        )
+    flat = pred.masks.reshape(len(pred), -1)
+    on_bin = flat.astype(np.float32) @ bin_mask.reshape(-1).astype(np.float32)
+    areas = np.maximum(flat.sum(axis=1), 1)
+    return pred.select(np.flatnonzero(on_bin / areas <= BIN_OVERLAP_LIMIT))
+
+
+def _scores(pred: Instances, protocol: str) -> np.ndarray:
+    """Scores as COCOeval sees them: 1.0 for all (in order) unless the method gave real ones."""
+    if protocol == "original" or pred.scores is None:
+        return np.ones(len(pred), dtype=np.float64)
+    return pred.scores.astype(np.float64)
+
+
+def coco_detections(
+    predictions: Sequence[Instances], image_ids: Sequence[int] | None = None, protocol: str = "standard"
+) -> list[dict]:
+    """COCO results-format records (RLE segmentation, bbox, area, score) for each prediction."""
+    image_ids = list(range(1, len(predictions) + 1)) if image_ids is None else list(image_ids)
+    records: list[dict] = []
+    for image_id, pred in zip(image_ids, predictions, strict=True):
+        masks = _pad_to(pred.masks, ORIGINAL_PAD_SIZE) if protocol == "original" else pred.masks
+        for rle, score in zip(encode_masks(masks), _scores(pred, protocol), strict=True):
+            records.append(_annotation(rle, int(image_id), score=float(score)))
+    return records
+
+
+def _annotation(rle: dict, image_id: int, score: float | None = None) -> dict:
+    ann = {
+        "image_id": image_id,
+        "category_id": 1,
+        "segmentation": rle,
+        "area": float(mask_utils.area(rle)),
+        "bbox": [float(v) for v in mask_utils.toBbox(rle)],
+        "iscrowd": 0,
+    }
+    if score is not None:
+        ann["score"] = score
+    return ann
+
+
+def _coco_inputs(
+    ground_truth: Sequence[Instances],
+    predictions: Sequence[Instances],
+    protocol: str,
+    bin_masks: Sequence[np.ndarray | None] | None,
+) -> tuple[dict, list[dict]]:
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; choose one of {PROTOCOLS}")
+    if len(ground_truth) != len(predictions):
+        raise DataError(
+            f"{len(ground_truth)} ground-truth images but {len(predictions)} predictions",
+            fix="pass one Instances per image to both sequences, in the same order",
+        )
+    if bin_masks is not None and len(bin_masks) != len(ground_truth):
+        raise DataError(f"{len(bin_masks)} bin masks for {len(ground_truth)} images")
+    images, annotations, kept = [], [], []
+    for index, (gt, pred) in enumerate(zip(ground_truth, predictions, strict=True)):
+        if gt is None:
+            raise DataError(
+                f"image {index} has no ground-truth instances, so it cannot be scored",
+                fix="evaluate a labelled split (modal_segmasks/ or label/ present)",
+            )
+        _check_pair(index, gt, pred)
+        if bin_masks is not None:
+            pred = _bin_filter(pred, bin_masks[index], index)
+        kept.append(pred)
+        gt_masks = _pad_to(gt.masks, ORIGINAL_PAD_SIZE) if protocol == "original" else gt.masks
+        images.append({"id": index + 1, "height": gt_masks.shape[1], "width": gt_masks.shape[2]})
+        annotations.extend(_annotation(rle, index + 1) for rle in encode_masks(gt_masks))
+    for ann_id, ann in enumerate(annotations, start=1):
+        ann["id"] = ann_id  # COCOeval uses id 0 for "unmatched", so ids start at 1
+    dataset = {"images": images, "annotations": annotations, "categories": [{"id": 1, "name": "object"}]}
+    detections = coco_detections(kept, protocol=protocol)
+    for det_id, det in enumerate(detections, start=1):
+        det["id"] = det_id
+    return dataset, detections
+
+
+def _resolve_backend(backend: str) -> str:
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown COCO backend {backend!r}; choose one of {BACKENDS}")
+    if backend == "pycocotools":
+        return backend
+    try:
+        import faster_coco_eval  # noqa: F401
+    except ImportError:
+        if backend == "faster":
+            raise ImportError(
+                "backend='faster' needs faster-coco-eval: pip install 'sdmr[fast-eval]'"
+            ) from None
+        return "pycocotools"
+    return "faster"
+
+
+def _run_cocoeval(dataset: dict, detections: list[dict], backend: str, max_dets: int):
+    """Evaluate with one area range ("all") and one detection limit, as the original did."""
+    if backend == "faster":
+        from faster_coco_eval import COCO, COCOeval_faster as Evaluator
+    else:
+        from pycocotools.coco import COCO
+        from pycocotools.cocoeval import COCOeval as Evaluator
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO()
+        gt.dataset = dataset
+        gt.createIndex()
+        dt = COCO()
+        dt.dataset = {"images": dataset["images"], "annotations": detections,
+                      "categories": dataset["categories"]}
+        dt.createIndex()
+        evaluator = Evaluator(gt, dt, iouType="segm")
+        evaluator.params.useCats = 0
+        evaluator.params.areaRng = [[0.0, 1e10]]
+        evaluator.params.areaRngLbl = ["all"]
+        evaluator.params.maxDets = [max_dets]
+        evaluator.evaluate()
+        evaluator.accumulate()
+    return evaluator
+
+
+def _mean_defined(values: np.ndarray) -> float:
+    """Mean over entries that are not -1, like ``COCOeval.summarize``; -1 when none is."""
+    defined = values[values > -1]
+    return float(defined.mean()) if defined.size else -1.0
+
+
+def coco_segm_evaluation(
+    ground_truth: Sequence[Instances],
+    predictions: Sequence[Instances],
+    *,
+    protocol: str = "standard",
+    backend: str = "auto",
+    bin_masks: Sequence[np.ndarray | None] | None = None,
+    max_dets: int = 100,
+) -> CocoEvaluation:
+    """Class-agnostic COCO segm evaluation; see :func:`coco_segm_metrics` for the numbers."""
+    backend = _resolve_backend(backend)
+    dataset, detections = _coco_inputs(ground_truth, predictions, protocol, bin_masks)
+    evaluator = _run_cocoeval(dataset, detections, backend, max_dets)
+    precision = np.asarray(evaluator.eval["precision"])[:, :, 0, 0, -1]
+    recall = np.asarray(evaluator.eval["recall"])[:, 0, 0, -1]
+    iou_thresholds = np.asarray(evaluator.params.iouThrs)
+    metrics = {
+        "AP": _mean_defined(precision),
+        "AP50": _mean_defined(precision[np.isclose(iou_thresholds, 0.5)]),
+        "AP75": _mean_defined(precision[np.isclose(iou_thresholds, 0.75)]),
+        "AR": _mean_defined(recall),
+    }
+    return CocoEvaluation(
+        metrics=metrics,
+        precision=precision,
+        recall=recall,
+        iou_thresholds=iou_thresholds,
+        recall_thresholds=np.asarray(evaluator.params.recThrs),
+        backend=backend,
+    )
+
+
+def coco_segm_metrics(
+    ground_truth: Sequence[Instances],
+    predictions: Sequence[Instances],
+    *,
+    protocol: str = "standard",
+    backend: str = "auto",
+    bin_masks: Sequence[np.ndarray | None] | None = None,
+    max_dets: int = 100,
+) -> dict[str, float]:
+    """COCO mask ``AP`` (IoU .50:.95), ``AP50``, ``AP75`` and ``AR`` (at ``max_dets``), class-agnostic.
+
+    One ``Instances`` per image in both sequences. Predictions without scores are ranked in
+    the order given (score 1.0, stable sort), as the original benchmark did. Images without
+    ground-truth objects count their predictions as false positives. When no image has any
+    ground truth the numbers are undefined and reported as -1 (pycocotools' convention).
+    """
+    return coco_segm_evaluation(
+        ground_truth, predictions, protocol=protocol, backend=backend, bin_masks=bin_masks, max_dets=max_dets
+    ).metrics
