@@ -28,7 +28,8 @@ OVERLAP_KEYS = (
 
 
 def _flat(masks: np.ndarray) -> np.ndarray:
-    return masks.reshape(masks.shape[0], -1).astype(np.float32)
+    n, h, w = masks.shape
+    return masks.reshape(n, h * w).astype(np.float32)
 
 
 def pairwise_intersections(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -39,7 +40,7 @@ def pairwise_intersections(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def pairwise_mask_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Intersection over union of every mask in ``a`` with every mask in ``b`` (``N×M``)."""
     inter = pairwise_intersections(a, b)
-    union = a.reshape(len(a), -1).sum(1)[:, None] + b.reshape(len(b), -1).sum(1)[None, :] - inter
+    union = a.sum(axis=(1, 2))[:, None] + b.sum(axis=(1, 2))[None, :] - inter
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
@@ -116,7 +117,7 @@ def _masks_of(value: Instances | np.ndarray, what: str) -> np.ndarray:
     masks = value.masks if isinstance(value, Instances) else np.asarray(value)
     if masks.ndim != 3 or masks.dtype != bool:
         raise DataError(f"{what} masks must be a bool N×H×W array, got {masks.dtype} {masks.shape}")
-    return masks[masks.reshape(len(masks), -1).any(axis=1)]  # empty masks are not objects
+    return masks[masks.any(axis=(1, 2))]  # empty masks are not objects
 
 
 def overlap_boundary_metrics(
@@ -140,8 +141,8 @@ def overlap_boundary_metrics(
     special = _empty_case(len(gt), len(pred))
     if special is not None:
         return special
-    gt_area = gt.reshape(len(gt), -1).sum(1).astype(float)
-    pred_area = pred.reshape(len(pred), -1).sum(1).astype(float)
+    gt_area = gt.sum(axis=(1, 2)).astype(float)
+    pred_area = pred.sum(axis=(1, 2)).astype(float)
     true_pos = pairwise_intersections(gt, pred).astype(float)
     f_pairs = _f_measure(true_pos / pred_area[None, :], true_pos / gt_area[:, None])
     rows, cols = linear_sum_assignment(-f_pairs)
