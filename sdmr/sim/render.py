@@ -1,0 +1,149 @@
+"""Exact metric depth, modal and amodal masks (and optional colour) of a heap.
+
+pyrender on an EGL context (headless; llvmpipe on a CPU-only machine). One flat-colour
+"segmentation" pass gives the scene depth and, from the colour of the nearest surface, the modal
+label of every pixel, so modal masks are disjoint by construction. Each amodal mask is the object
+rendered alone (the paper's definition). pybullet's TinyRenderer is the fallback when no OpenGL
+context can be made (``backend="tiny"``, see :mod:`sdmr.sim.tiny_render`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from sdmr.sim.camera import CameraView
+from sdmr.sim.scene import Heap
+
+RENDER_BACKENDS = ("auto", "pyrender", "tiny")
+# OpenCV camera axes (y down, z forward) to OpenGL (y up, z backward).
+CV_TO_GL = np.diag([1.0, -1.0, -1.0, 1.0])
+Z_NEAR, Z_FAR = 0.05, 10.0
+
+
+@dataclass
+class Rendering:
+    depth: np.ndarray  # float32 H×W metres, 0 where nothing was hit
+    labels: np.ndarray  # int32 H×W: 0 = support/background, k = heap object k-1 (modal)
+    amodal: np.ndarray | None  # bool N×H×W, one per heap object
+    color: np.ndarray | None = None  # uint8 H×W×3
+
+
+def _label_colour(k: int) -> np.ndarray:
+    """Object k (1-based) as an exact flat RGB colour, read back bit-for-bit."""
+    return np.array([k & 255, (k >> 8) & 255, 0], dtype=np.uint8)
+
+
+def _box_mesh(heap: Heap):
+    import trimesh
+
+    boxes = []
+    for box in heap.statics:
+        transform = np.eye(4)
+        transform[:3, 3] = box.centre
+        boxes.append(trimesh.creation.box(extents=2 * np.asarray(box.half_extents), transform=transform))
+    return trimesh.util.concatenate(boxes)
+
+
+class PyrenderRenderer:
+    """An offscreen pyrender context of one image size; reused for every heap of a worker."""
+
+    name = "pyrender"
+
+    def __init__(self, width: int, height: int):
+        os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+        import pyrender
+
+        self.pyrender = pyrender
+        self.width, self.height = width, height
+        self.renderer = pyrender.OffscreenRenderer(width, height)
+        self.scene = pyrender.Scene(bg_color=[0, 0, 0, 0], ambient_light=[0.35, 0.35, 0.35])
+        self.camera = pyrender.IntrinsicsCamera(1.0, 1.0, 0.0, 0.0, znear=Z_NEAR, zfar=Z_FAR)
+        self.camera_node = self.scene.add(self.camera)
+        self.light_node = self.scene.add(pyrender.DirectionalLight(intensity=3.0))
+        self.static_node = None
+        self.object_nodes: list = []
+
+    def close(self) -> None:
+        if self.renderer is not None:
+            self.renderer.delete()
+            self.renderer = None
+
+    def set_heap(self, heap: Heap) -> None:
+        """Replace the scene content with this heap's support boxes and objects."""
+        import trimesh
+
+        pyrender = self.pyrender
+        for node in [self.static_node, *self.object_nodes]:
+            if node is not None:
+                self.scene.remove_node(node)
+        grey = pyrender.MetallicRoughnessMaterial(baseColorFactor=[0.55, 0.5, 0.45, 1.0])
+        self.static_node = self.scene.add(pyrender.Mesh.from_trimesh(_box_mesh(heap), material=grey))
+        self.object_nodes = []
+        for k, obj in enumerate(heap.objects):
+            mesh = trimesh.Trimesh(obj.mesh.vertices * obj.scale, obj.mesh.faces, process=False)
+            hue = np.random.default_rng([obj.object_id, k]).uniform(0.2, 0.9, size=3)
+            material = pyrender.MetallicRoughnessMaterial(baseColorFactor=[*hue, 1.0])
+            node = self.scene.add(pyrender.Mesh.from_trimesh(mesh, material=material), pose=obj.pose)
+            self.object_nodes.append(node)
+
+    def _set_camera(self, view: CameraView) -> None:
+        k = view.intrinsics
+        # pyrender's principal point is in pixel-edge coordinates; ours has pixel centres at integers.
+        self.camera.fx, self.camera.fy = k.fx, k.fy
+        self.camera.cx, self.camera.cy = k.cx + 0.5, k.cy + 0.5
+        self.scene.set_pose(self.camera_node, view.world_from_camera @ CV_TO_GL)
+        self.scene.set_pose(self.light_node, view.world_from_camera @ CV_TO_GL)
+
+    def _seg(self, colours: dict) -> tuple[np.ndarray, np.ndarray]:
+        flags = self.pyrender.RenderFlags.SEG
+        colour, depth = self.renderer.render(self.scene, flags=flags, seg_node_map=colours)
+        return colour, np.asarray(depth, dtype=np.float32)
+
+    def render(self, view: CameraView, amodal: bool = True, color: bool = False) -> Rendering:
+        self._set_camera(view)
+        colours = {self.static_node: np.zeros(3, dtype=np.uint8)}
+        colours.update({node: _label_colour(k) for k, node in enumerate(self.object_nodes, start=1)})
+        seg, depth = self._seg(colours)
+        labels = seg[..., 0].astype(np.int32) | (seg[..., 1].astype(np.int32) << 8)
+        masks = None
+        if amodal:
+            masks = np.zeros((len(self.object_nodes), self.height, self.width), dtype=bool)
+            for k, node in enumerate(self.object_nodes):
+                masks[k] = self._seg({node: _label_colour(k + 1)})[1] > 0
+        rgb = None
+        if color:
+            rgb, _ = self.renderer.render(self.scene)
+            rgb = np.ascontiguousarray(rgb[..., :3])
+        return Rendering(depth, labels, masks, rgb)
+
+    def render_background(self, view: CameraView) -> np.ndarray:
+        """Depth of the support geometry alone (tests: which pixels objects occlude)."""
+        self._set_camera(view)
+        return self._seg({self.static_node: np.zeros(3, dtype=np.uint8)})[1]
+
+
+def make_renderer(width: int, height: int, backend: str = "auto"):
+    """``pyrender`` (EGL), ``tiny`` (pybullet TinyRenderer, no OpenGL), or ``auto``: the first that works."""
+    from sdmr.data.errors import DataError
+
+    if backend not in RENDER_BACKENDS:
+        raise DataError(f"unknown render backend '{backend}'", fix=f"use one of {RENDER_BACKENDS}")
+    if backend in ("auto", "pyrender"):
+        try:
+            return PyrenderRenderer(width, height)
+        except Exception as err:  # noqa: BLE001 - any GL/EGL failure means "no OpenGL here"
+            if backend == "pyrender":
+                raise RuntimeError(
+                    f"pyrender could not open an offscreen OpenGL context ({err}). Install EGL "
+                    "(libegl1, libgl1-mesa-dri) or set PYOPENGL_PLATFORM=osmesa with libOSMesa, "
+                    "or use --renderer tiny"
+                ) from err
+            import logging
+
+            logging.getLogger(__name__).warning("pyrender unavailable (%s); using TinyRenderer", err)
+    from sdmr.sim.tiny_render import TinyRenderer
+
+    return TinyRenderer(width, height)
