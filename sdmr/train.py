@@ -1,0 +1,84 @@
+"""``python -m sdmr.train``: train SD Mask R-CNN from a Hydra config (``conf/train.yaml``).
+
+``train(cfg)`` is a pure function (config in, metrics out) so tests and sweeps call it
+directly; ``main`` only adds Hydra's command line and run directory.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import hydra
+import pytorch_lightning as pl
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from sdmr.data.atomic import atomic_write_text
+from sdmr.data.errors import DataError
+
+CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+METRICS_FILE = "metrics.json"
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Fail before any work on the mistakes users make most (no dataset, a bad resume path)."""
+    if OmegaConf.is_missing(cfg.data, "root"):
+        raise DataError(
+            "no dataset given (data.root is required)",
+            fix="python -m sdmr.train data.root=/path/to/dataset (a folder made by sdmr-generate or WISDOM-Sim)",
+        )
+    root = Path(cfg.data.root)
+    if not root.is_dir():
+        raise DataError("dataset folder not found", root, "pass an existing folder as data.root=DIR")
+    ckpt = cfg.get("ckpt_path")
+    if ckpt and not Path(ckpt).is_file():
+        raise DataError("checkpoint to resume from not found", ckpt, "pass ckpt_path=RUN_DIR/checkpoints/last.ckpt")
+    if OmegaConf.is_missing(cfg.model, "init_weights"):
+        raise DataError("this model config needs initial weights", fix="add model.init_weights=/path/to/weights.pth")
+
+
+def _instantiate_all(group: DictConfig | None) -> list[Any]:
+    return [instantiate(node) for node in (group or {}).values() if node is not None and "_target_" in node]
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Fit (or resume with ``cfg.ckpt_path``), then write and return the final metrics."""
+    check_config(cfg)
+    pl.seed_everything(cfg.seed, workers=True)
+    output_dir = Path(cfg.paths.output_dir)
+    datamodule = instantiate(cfg.data)
+    module = instantiate(cfg.model)
+    loggers = _instantiate_all(cfg.get("logger"))
+    callbacks = _instantiate_all(cfg.get("callbacks"))
+    if not loggers:  # LearningRateMonitor refuses to run without a logger
+        callbacks = [c for c in callbacks if not isinstance(c, pl.callbacks.LearningRateMonitor)]
+    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    for logger in loggers:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+
+    result: dict[str, Any] = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    checkpoint = trainer.checkpoint_callback
+    result.update(
+        global_step=int(trainer.global_step),
+        epoch=int(trainer.current_epoch),
+        train_size=cfg.data.get("train_size"),
+        best_model_path=getattr(checkpoint, "best_model_path", "") or "",
+        best_AP=float(checkpoint.best_model_score) if getattr(checkpoint, "best_model_score", None) is not None else None,
+    )
+    if trainer.is_global_zero:
+        atomic_write_text(output_dir / METRICS_FILE, json.dumps(result, indent=2))
+    return result
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    """Command line entry; returns val/AP for Hydra sweepers that optimise it."""
+    result = train(cfg)
+    return result.get("val/AP")
+
+
+if __name__ == "__main__":
+    main()
