@@ -1,0 +1,214 @@
+"""COCO JSON (RLE) export and import: the interchange format every other segmentation tool reads.
+
+Export: one category (1, "object"), ``iscrowd`` 0, RLE masks from ``pycocotools.mask``
+with ``bbox``/``area`` computed from the RLE, so ``pycocotools.coco.COCO`` loads the file
+unchanged. Each ``images[]`` entry names its depth file relative to the JSON and, as an
+extra key COCO tools ignore, its ``depth_encoding``.
+
+Import (`CocoJsonDataset`): depth from ``images[].file_name`` relative to the JSON (or a
+given ``image_root``), in the encoding you name or the one stored by our export.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+from pycocotools import mask as mask_utils
+
+from sdmr.data.atomic import atomic_write_text
+from sdmr.data.depth_io import check_encoding, read_depth
+from sdmr.data.errors import DataError
+from sdmr.data.folder import resolve_intrinsics, whole_dataset_split
+from sdmr.data.instances import Instances
+from sdmr.data.intrinsics import CameraIntrinsics
+from sdmr.data.layout import read_json
+from sdmr.data.sample import Sample
+
+CATEGORY = {"id": 1, "name": "object", "supercategory": "object"}
+
+
+def encode_mask(mask: np.ndarray) -> dict:
+    """A JSON-ready COCO RLE of one bool H×W mask."""
+    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    rle["counts"] = rle["counts"].decode("ascii")
+    return rle
+
+
+def instances_to_annotations(instances: Instances, image_id: int, first_id: int = 1) -> list[dict]:
+    """COCO annotations of ``instances`` (scores, if any, go into ``score`` for result files)."""
+    annotations = []
+    for k, mask in enumerate(instances.masks):
+        rle = encode_mask(mask)
+        annotation = {
+            "id": first_id + k,
+            "image_id": int(image_id),
+            "category_id": CATEGORY["id"],
+            "segmentation": rle,
+            "area": float(mask_utils.area(rle)),
+            "bbox": [float(v) for v in mask_utils.toBbox(rle)],
+            "iscrowd": 0,
+        }
+        if instances.scores is not None:
+            annotation["score"] = float(instances.scores[k])
+        annotations.append(annotation)
+    return annotations
+
+
+def export_coco(
+    samples: Iterable[Sample],
+    out_json: str | Path,
+    depth_file: Callable[[Sample], tuple[Path, str]] | None = None,
+    description: str = "",
+) -> Path:
+    """Write a COCO instances JSON for labelled ``samples``; returns the JSON path.
+
+    ``depth_file(sample) -> (path, encoding)`` names each image's depth file; by default
+    the dataset's own ``depth_path(image_id)`` (all sdmr datasets have one).
+    """
+    out_json = Path(out_json)
+    if depth_file is None:
+        owner = getattr(samples, "depth_path", None)
+        if owner is None:
+            raise DataError(
+                "cannot tell which file holds each image's depth",
+                out_json,
+                "pass depth_file=lambda sample: (path, encoding), or export an sdmr dataset",
+            )
+        depth_file = lambda sample: owner(sample["image_id"])  # noqa: E731
+    images, annotations = [], []
+    for sample in samples:
+        instances = sample["instances"]
+        if instances is None:
+            raise DataError(
+                f"image {sample['image_id']} has no labels", out_json, "export a labelled dataset (COCO needs masks)"
+            )
+        path, encoding = depth_file(sample)
+        height, width = sample["depth"].shape
+        images.append(
+            {
+                "id": int(sample["image_id"]),
+                "file_name": Path(os.path.relpath(Path(path).resolve(), out_json.parent.resolve())).as_posix(),
+                "height": int(height),
+                "width": int(width),
+                "depth_encoding": encoding,
+            }
+        )
+        annotations += instances_to_annotations(instances, sample["image_id"], first_id=len(annotations) + 1)
+    if len({image["id"] for image in images}) != len(images):
+        raise DataError("two samples share an image_id", out_json, "give every sample a distinct image_id")
+    data = {
+        "info": {"description": description or "sdmr export", "version": "1.0"},
+        "images": images,
+        "annotations": annotations,
+        "categories": [CATEGORY],
+    }
+    atomic_write_text(out_json, json.dumps(data))
+    return out_json
+
+
+def _decode_segmentation(segmentation: object, height: int, width: int, path: Path, ann_id: object) -> np.ndarray:
+    try:
+        if isinstance(segmentation, list):  # polygons
+            rle = mask_utils.merge(mask_utils.frPyObjects(segmentation, height, width))
+        elif isinstance(segmentation, dict) and isinstance(segmentation.get("counts"), list):  # uncompressed RLE
+            rle = mask_utils.frPyObjects(segmentation, height, width)
+        elif isinstance(segmentation, dict):
+            rle = dict(segmentation)
+            if isinstance(rle["counts"], str):
+                rle["counts"] = rle["counts"].encode("ascii")
+        else:
+            raise TypeError(f"unsupported segmentation type {type(segmentation).__name__}")
+        if [int(s) for s in rle["size"]] != [height, width]:
+            raise ValueError(f"mask size {rle['size']} differs from the image's {height}×{width}")
+        return mask_utils.decode(rle).astype(bool)
+    except (KeyError, TypeError, ValueError, IndexError) as err:
+        raise DataError(
+            f"annotation {ann_id}: cannot decode segmentation ({err})",
+            path,
+            "store RLE ({'size': [h, w], 'counts': ...}) or polygons of the image's size",
+        ) from err
+
+
+class CocoJsonDataset(Sequence):
+    """Samples of a COCO instances JSON whose ``file_name``s are depth files."""
+
+    def __init__(
+        self,
+        json_path: str | Path,
+        split: str | None = None,
+        image_root: str | Path | None = None,
+        depth_encoding: str | None = None,
+        intrinsics: CameraIntrinsics | str | Path | None = None,
+    ) -> None:
+        self.json_path = Path(json_path)
+        if self.json_path.is_dir():
+            raise DataError("expected a COCO JSON file, got a folder", self.json_path, "pass the path of the .json file")
+        self.root = self.json_path.parent
+        whole_dataset_split(split, self.json_path, "coco_json")
+        self.image_root = Path(image_root) if image_root is not None else self.root
+        self.depth_encoding = None if depth_encoding is None else check_encoding(depth_encoding)
+        data = read_json(self.json_path)
+        for key in ("images", "annotations"):
+            if not isinstance(data.get(key), list):
+                raise DataError(f"COCO JSON lacks a '{key}' list", self.json_path, "write a COCO instances file")
+        self.images = sorted(data["images"], key=lambda image: image.get("id", -1))
+        self.by_image: dict[int, list[dict]] = {}
+        for annotation in data["annotations"]:
+            self.by_image.setdefault(int(annotation.get("image_id", -1)), []).append(annotation)
+        for position, image in enumerate(self.images):
+            for key in ("id", "file_name"):
+                if key not in image:
+                    raise DataError(f"images[{position}] lacks '{key}'", self.json_path, "give every image id and file_name")
+        self.positions = {int(image["id"]): k for k, image in enumerate(self.images)}
+        if len(self.positions) != len(self.images):
+            raise DataError("two images share an id", self.json_path, "give every image a distinct id")
+        orphans = sorted(set(self.by_image) - set(self.positions))
+        if orphans:
+            raise DataError(
+                f"annotations refer to image ids not in 'images': {orphans[:5]}",
+                self.json_path,
+                "list every annotated image in 'images'",
+            )
+        self.intrinsics = resolve_intrinsics(intrinsics, self.root)
+        self.manifest = None
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def depth_path(self, image_id: int) -> tuple[Path, str]:
+        image = self.images[self.positions[int(image_id)]]
+        encoding = self.depth_encoding or image.get("depth_encoding")
+        if encoding is None:
+            raise DataError(
+                f"no depth encoding for {image.get('file_name')}",
+                self.json_path,
+                "pass depth_encoding='mm16' | 'wisdom8' | 'npy' (the file does not say)",
+            )
+        return self.image_root / image["file_name"], check_encoding(encoding)
+
+    def __getitem__(self, position: int) -> Sample:  # type: ignore[override]
+        if not 0 <= position < len(self):
+            raise IndexError(f"position {position} out of range for {len(self)} images")
+        image = self.images[position]
+        path, encoding = self.depth_path(image["id"])
+        depth = read_depth(path, encoding)
+        height, width = depth.shape
+        annotations = [a for a in self.by_image.get(int(image["id"]), []) if not a.get("iscrowd", 0)]
+        masks = [_decode_segmentation(a.get("segmentation"), height, width, self.json_path, a.get("id")) for a in annotations]
+        scores = [a["score"] for a in annotations] if annotations and all("score" in a for a in annotations) else None
+        instances = Instances(
+            masks=np.stack(masks) if masks else np.zeros((0, height, width), bool),
+            scores=None if scores is None else np.asarray(scores, dtype=np.float32),
+            object_ids=np.asarray([a.get("id", k) for k, a in enumerate(annotations)], dtype=np.int64),
+        )
+        return {
+            "depth": depth,
+            "instances": instances,
+            "intrinsics": self.intrinsics,
+            "image_id": int(image["id"]),
+            "name": Path(image["file_name"]).stem,
+        }

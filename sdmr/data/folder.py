@@ -1,0 +1,94 @@
+"""`FolderDataset`: a plain folder of depth files, unlabelled (run a method on your own sensor's frames).
+
+Which files are depth is decided by the encoding you name, never by looking at pixels:
+``.npy``/``.npz`` (float metres) by default, ``*.png`` when ``depth_encoding`` is ``mm16``
+or ``wisdom8``. Narrow it further with ``pattern`` (e.g. ``"*_depth.npy"``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from sdmr.data.depth_io import check_encoding, read_depth
+from sdmr.data.errors import DataError
+from sdmr.data.intrinsics import CameraIntrinsics
+from sdmr.data.layout import INTRINSICS_FILE
+from sdmr.data.sample import Sample
+
+EVAL_ONLY_SPLITS = (None, "test", "all")
+
+
+def whole_dataset_split(split: str | None, root: Path, name: str) -> None:
+    """Datasets without split files serve every image for evaluation; other splits are a mistake."""
+    if split not in EVAL_ONLY_SPLITS:
+        raise DataError(
+            f"dataset '{name}' has no '{split}' split (it has no index files: every image is evaluation data)",
+            root,
+            "pass split=None (or 'test'), or convert it to our layout with DatasetWriter to make splits",
+        )
+
+
+def resolve_intrinsics(intrinsics: CameraIntrinsics | str | Path | None, root: Path) -> CameraIntrinsics | None:
+    """An explicit camera, a path to an ``.intr``/JSON file, or ``root/camera_intrinsics.intr`` if present."""
+    if isinstance(intrinsics, CameraIntrinsics):
+        return intrinsics
+    if intrinsics is not None:
+        return CameraIntrinsics.load(intrinsics)
+    default = root / INTRINSICS_FILE
+    return CameraIntrinsics.load(default) if default.is_file() else None
+
+
+class FolderDataset(Sequence):
+    """Depth files in one folder, sorted by name; ``image_id`` is the position, ``instances`` None."""
+
+    def __init__(
+        self,
+        root: str | Path,
+        split: str | None = None,
+        depth_encoding: str | None = None,
+        intrinsics: CameraIntrinsics | str | Path | None = None,
+        pattern: str | None = None,
+    ) -> None:
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise DataError("folder not found", self.root, "pass a folder that holds depth files")
+        whole_dataset_split(split, self.root, "folder")
+        self.depth_encoding = check_encoding(depth_encoding or "npy")
+        patterns = [pattern] if pattern else (["*.npy", "*.npz"] if self.depth_encoding == "npy" else ["*.png"])
+        self.files = sorted({p for pat in patterns for p in self.root.glob(pat) if p.is_file() and not p.name.startswith(".")})
+        if not self.files:
+            hint = (
+                "for PNG depth pass depth_encoding='mm16' (16-bit millimetres) or 'wisdom8'"
+                if self.depth_encoding == "npy"
+                else "check the folder and the pattern"
+            )
+            raise DataError(f"no depth files matching {', '.join(patterns)}", self.root, hint)
+        self.intrinsics = resolve_intrinsics(intrinsics, self.root)
+        self.manifest = None
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def depth_path(self, image_id: int) -> tuple[Path, str]:
+        return self.files[image_id], self.depth_encoding
+
+    def __getitem__(self, position: int) -> Sample:  # type: ignore[override]
+        if not 0 <= position < len(self):
+            raise IndexError(f"position {position} out of range for {len(self)} images")
+        path = self.files[position]
+        depth = read_depth(path, self.depth_encoding)
+        if self.intrinsics is not None and (self.intrinsics.height, self.intrinsics.width) != depth.shape:
+            raise DataError(
+                f"depth is {depth.shape[0]}×{depth.shape[1]} but the intrinsics are for "
+                f"{self.intrinsics.height}×{self.intrinsics.width}",
+                path,
+                "pass the intrinsics of this camera resolution (CameraIntrinsics.scaled after resizing)",
+            )
+        return {
+            "depth": depth,
+            "instances": None,
+            "intrinsics": self.intrinsics,
+            "image_id": position,
+            "name": path.stem,
+        }
