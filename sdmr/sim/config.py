@@ -1,0 +1,118 @@
+"""The generator's configuration: dataclasses with the paper's defaults, read from YAML safely.
+
+Presets bundle a camera distribution with the scene mix it was meant for: ``paper`` (the
+ICRA 2019 bin setup) and ``sim2real`` (wider views, bins and tabletops; FINDINGS.md), the
+default for the shipped model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sdmr.data.errors import DataError
+from sdmr.sim.camera import PRESETS, CameraConfig, camera_preset
+from sdmr.sim.noise import NoiseConfig
+from sdmr.sim.scene import SceneConfig
+
+PRESET_SCENE = {"paper": "bin", "sim2real": "mix"}
+DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "conf" / "generate" / "default.yaml"
+
+
+@dataclass
+class ObjectsConfig:
+    source: str = "procedural"  # "procedural" | "pybullet_data" | a folder of meshes
+    num_procedural: int = 200
+    test_fraction: float = 0.2  # share of objects held out for test heaps
+    decomposition: str = "auto"  # "auto" | "coacd" | "vhacd" | "hull"
+    cache_dir: str | None = None  # convex decompositions; default <output>/.sdmr_cache
+
+
+@dataclass
+class RenderConfig:
+    backend: str = "auto"  # "auto" | "pyrender" | "tiny"
+    amodal: bool = True
+    color: bool = False
+    bin_mask: bool = False  # write segmasks_filled/: pixels of the support (bin, table, floor)
+    min_visible_pixels: int = 20  # objects with fewer visible pixels are not labelled
+    png_encoding: str = "wisdom8"
+    numpy_depth: bool = True
+
+
+@dataclass
+class GenerateConfig:
+    seed: int = 0
+    num_images: int = 1000
+    views_per_heap: int = 5
+    test_fraction: float = 0.2  # share of heaps (and so images) built from test objects only
+    preset: str = "sim2real"
+    camera: CameraConfig = field(default_factory=lambda: camera_preset("sim2real"))
+    scene: SceneConfig = field(default_factory=lambda: SceneConfig(kind=PRESET_SCENE["sim2real"]))
+    objects: ObjectsConfig = field(default_factory=ObjectsConfig)
+    render: RenderConfig = field(default_factory=RenderConfig)
+    noise: NoiseConfig = field(default_factory=NoiseConfig)
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _apply(target, values: dict, where: str, source: Path | None):
+    """Overwrite dataclass fields from a dict, rejecting unknown keys (typos must not pass silently)."""
+    if not isinstance(values, dict):
+        raise DataError(f"'{where}' must be a mapping, got {type(values).__name__}", source)
+    names = {f.name: f for f in dataclasses.fields(target)}
+    for key, value in values.items():
+        if key not in names:
+            raise DataError(
+                f"unknown setting '{where}{key}'", source, f"valid keys here: {', '.join(sorted(names))}"
+            )
+        current = getattr(target, key)
+        if dataclasses.is_dataclass(current):
+            _apply(current, value, f"{where}{key}.", source)
+        else:
+            if isinstance(current, tuple):
+                value = tuple(value)
+            setattr(target, key, value)
+    return target
+
+
+def build_config(values: dict | None = None, source: Path | None = None) -> GenerateConfig:
+    """A config from a nested dict; ``preset`` picks camera and scene defaults before the overrides."""
+    values = dict(values or {})
+    preset = values.pop("preset", "sim2real")
+    if preset not in PRESETS:
+        raise DataError(f"unknown preset '{preset}'", source, f"use one of {sorted(PRESETS)}")
+    cfg = GenerateConfig(
+        preset=preset,
+        camera=camera_preset(preset),
+        scene=SceneConfig(kind=PRESET_SCENE.get(preset, "mix")),
+    )
+    return _apply(cfg, values, "", source)
+
+
+def load_config(path: str | Path | None = None, overrides: dict | None = None) -> GenerateConfig:
+    """Read YAML (``yaml.safe_load``: data only, nothing evaluated) and apply ``overrides`` on top."""
+    import yaml
+
+    path = Path(path) if path is not None else DEFAULT_CONFIG
+    values: dict = {}
+    if path.is_file():
+        try:
+            values = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as err:
+            raise DataError(f"not valid YAML ({err})", path, "fix the syntax") from err
+    elif path != DEFAULT_CONFIG:
+        raise DataError("config file not found", path, "pass an existing YAML file to --config")
+    merged = _merge(values, overrides or {})
+    return build_config(merged, path)
+
+
+def _merge(base: dict, top: dict) -> dict:
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out

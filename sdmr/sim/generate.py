@@ -1,0 +1,292 @@
+"""Generate a dataset: heaps → views → images on disk, in parallel, resumable, reproducible.
+
+Everything random about heap ``h`` comes from ``np.random.default_rng([seed, h])`` and about
+its view ``v`` from ``[seed, h, v + 1]``, so any heap (and any shard of heaps) can be regenerated
+alone, in any process, and a restarted run skips the images the writer already completed.
+Image ``i`` belongs to heap ``i // views_per_heap``. A heap is a test heap on a fixed schedule
+(`heap_is_test`) and then uses only test objects, so the splits are image- AND object-disjoint.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from sdmr.data.errors import DataError
+from sdmr.data.instances import Instances
+from sdmr.data.sample import Sample
+from sdmr.sim.camera import sample_view
+from sdmr.sim.config import GenerateConfig, build_config
+from sdmr.sim.noise import add_sensor_noise
+from sdmr.sim.objects import MeshObject, ObjectLibrary, ObjectSpec
+from sdmr.sim.scene import Heap, HeapSimulator, choose_scene_kind, sample_num_objects
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Heaps ``h`` with ``h % count == index``: independent parts of one dataset."""
+
+    index: int = 0
+    count: int = 1
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        try:
+            i, k = (int(x) for x in text.split("/"))
+        except ValueError as err:
+            raise DataError(f"bad shard '{text}'", fix="write --shard i/k with 0 ≤ i < k, e.g. 0/4") from err
+        if not 0 <= i < k:
+            raise DataError(f"bad shard '{text}'", fix="write --shard i/k with 0 ≤ i < k, e.g. 0/4")
+        return cls(i, k)
+
+
+def heap_is_test(heap: int, test_fraction: float) -> bool:
+    """Exactly ``test_fraction`` of every run of heaps, spread evenly, decided by the index alone."""
+    return int(np.floor((heap + 1) * test_fraction)) > int(np.floor(heap * test_fraction))
+
+
+def num_heaps(cfg: GenerateConfig) -> int:
+    return -(-cfg.num_images // cfg.views_per_heap)
+
+
+def heap_images(cfg: GenerateConfig, heap: int) -> range:
+    start = heap * cfg.views_per_heap
+    return range(start, min(start + cfg.views_per_heap, cfg.num_images))
+
+
+def build_library(cfg: GenerateConfig, output: Path) -> ObjectLibrary:
+    cache = cfg.objects.cache_dir or str(output / ".sdmr_cache")
+    return ObjectLibrary.from_source(
+        cfg.objects.source,
+        seed=cfg.seed,
+        num_procedural=cfg.objects.num_procedural,
+        decomposition=cfg.objects.decomposition,
+        cache_dir=cache,
+    )
+
+
+class HeapGenerator:
+    """One process's pybullet client, renderer and writer; turns heap indices into images."""
+
+    def __init__(self, cfg: GenerateConfig, output: Path, library: ObjectLibrary):
+        from sdmr.data.writer import DatasetWriter
+        from sdmr.sim.render import make_renderer
+
+        self.cfg = cfg
+        self.library = library
+        self.train_specs, self.test_specs = library.split(cfg.objects.test_fraction)
+        if not self.train_specs or (cfg.test_fraction > 0 and not self.test_specs):
+            raise DataError(
+                f"{len(library.specs)} objects cannot be split into train and test sets",
+                Path(cfg.objects.source),
+                "use more objects or --config with objects.test_fraction: 0 and test_fraction: 0",
+            )
+        self.writer = DatasetWriter(output, cfg.render.png_encoding, cfg.render.numpy_depth)
+        self.sim = HeapSimulator(cfg.scene)
+        self.renderer = make_renderer(cfg.camera.width, cfg.camera.height, cfg.render.backend)
+        self._meshes: dict[int, MeshObject | None] = {}
+        self.timing = {"physics": 0.0, "render": 0.0, "write": 0.0}
+
+    def close(self) -> None:
+        self.sim.close()
+        self.renderer.close()
+
+    def _mesh(self, spec: ObjectSpec) -> MeshObject | None:
+        if spec.object_id not in self._meshes:
+            self._meshes[spec.object_id] = self.library.load(spec)
+        return self._meshes[spec.object_id]
+
+    def build_heap(self, heap: int) -> tuple[Heap, bool]:
+        """Simulate heap ``heap``; deterministic in (seed, heap) whatever ran before it."""
+        cfg = self.cfg
+        rng = np.random.default_rng([cfg.seed, heap])
+        is_test = heap_is_test(heap, cfg.test_fraction)
+        pool = self.test_specs if is_test else self.train_specs
+        kind = choose_scene_kind(cfg.scene, rng)
+        count = min(sample_num_objects(cfg.scene, rng), len(pool))
+        chosen = [pool[i] for i in rng.choice(len(pool), size=count, replace=False)]
+        meshes = [m for m in (self._mesh(s) for s in chosen) if m is not None]  # broken: skipped, logged
+        return self.sim.simulate(meshes, rng, kind), is_test
+
+    def run_heap(self, heap: int) -> int:
+        """Write every missing image of ``heap``; returns how many were written."""
+        cfg = self.cfg
+        todo = [i for i in heap_images(cfg, heap) if not self.writer.is_complete(i)]
+        if not todo:
+            return 0
+        t0 = time.perf_counter()
+        scene, is_test = self.build_heap(heap)
+        t1 = time.perf_counter()
+        self.renderer.set_heap(scene)
+        centre = np.array([0.0, 0.0, cfg.scene.wall_thickness if scene.kind == "bin" else 0.0])
+        for index in todo:
+            view_number = index - heap * cfg.views_per_heap
+            rng = np.random.default_rng([cfg.seed, heap, view_number + 1])
+            view = sample_view(cfg.camera, rng, centre)
+            t2 = time.perf_counter()
+            rendering = self.renderer.render(view, amodal=cfg.render.amodal, color=cfg.render.color)
+            t3 = time.perf_counter()
+            self.timing["render"] += t3 - t2
+            sample = self._sample(index, scene, view, rendering, rng)
+            extra = {
+                "heap": heap,
+                "view": view_number,
+                "split": "test" if is_test else "train",
+                "scene": scene.kind,
+                "objects_dropped": scene.dropped,
+                "objects_in_workspace": len(scene.objects),
+                "world_from_camera": np.round(view.world_from_camera, 9).tolist(),
+                "noise": cfg.noise.enabled,
+            }
+            self.writer.write(index, sample, extra)
+            self.timing["write"] += time.perf_counter() - t3
+        self.timing["physics"] += t1 - t0
+        return len(todo)
+
+    def _sample(self, index: int, heap: Heap, view, rendering, rng: np.random.Generator) -> Sample:
+        cfg = self.cfg
+        n = len(heap.objects)
+        counts = np.bincount(rendering.labels.ravel(), minlength=n + 1)[1 : n + 1]
+        keep = np.flatnonzero(counts >= max(cfg.render.min_visible_pixels, 1))
+        masks = rendering.labels[None] == (keep + 1)[:, None, None]
+        amodal = None if rendering.amodal is None else rendering.amodal[keep]
+        ids = np.array([heap.objects[k].object_id for k in keep], dtype=np.int64)
+        instances = Instances(masks=masks, amodal=amodal, object_ids=ids)
+        depth = rendering.depth
+        if cfg.noise.enabled:
+            depth = add_sensor_noise(depth, cfg.noise, rng)
+        sample: Sample = {
+            "depth": depth,
+            "instances": instances,
+            "intrinsics": view.intrinsics,
+            "image_id": index,
+        }
+        if rendering.color is not None:
+            sample["color"] = rendering.color
+        if cfg.render.bin_mask:
+            sample["bin_mask"] = rendering.labels == 0
+        return sample
+
+
+# ----------------------------------------------------------------------------- worker processes
+_WORKER: HeapGenerator | None = None
+
+
+def _init_worker(cfg_dict: dict, output: str, library: ObjectLibrary, gl_threads: int | None) -> None:
+    global _WORKER
+    if gl_threads:
+        os.environ.setdefault("LP_NUM_THREADS", str(gl_threads))  # llvmpipe threads per process
+    logging.basicConfig(level=logging.WARNING)
+    _WORKER = HeapGenerator(build_config(cfg_dict), Path(output), library)
+
+
+def _run_in_worker(heap: int) -> tuple[int, int]:
+    assert _WORKER is not None
+    return heap, _WORKER.run_heap(heap)
+
+
+def pending_heaps(cfg: GenerateConfig, output: Path, shard: Shard) -> list[int]:
+    from sdmr.data.layout import META_DIR, image_name
+
+    meta = output / META_DIR
+    done = {p.name for p in meta.iterdir()} if meta.is_dir() else set()
+    return [
+        h
+        for h in range(shard.index, num_heaps(cfg), shard.count)
+        if any(image_name(i, ".json") not in done for i in heap_images(cfg, h))
+    ]
+
+
+def _iterate(cfg: GenerateConfig, output: Path, library: ObjectLibrary, heaps: list[int], workers: int) -> Iterator[int]:
+    """Images written per finished heap, from this process (workers ≤ 1) or a spawn pool."""
+    if workers <= 1:
+        gen = HeapGenerator(cfg, output, library)
+        try:
+            for heap in heaps:
+                yield gen.run_heap(heap)
+        finally:
+            gen.close()
+        return
+    ctx = mp.get_context("spawn")  # a fresh interpreter per worker: own pybullet and GL context
+    gl_threads = max(1, (os.cpu_count() or 1) // workers)
+    with ctx.Pool(workers, _init_worker, (cfg.as_dict(), str(output), library, gl_threads)) as pool:
+        for _, written in pool.imap_unordered(_run_in_worker, heaps, chunksize=1):
+            yield written
+
+
+def generate(
+    cfg: GenerateConfig,
+    output: str | Path,
+    workers: int = 1,
+    shard: Shard = Shard(),
+    progress: bool = True,
+    finalize: bool = True,
+) -> dict:
+    """Generate (or finish) the dataset in ``output``; returns a summary with images/s."""
+    from tqdm import tqdm
+
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    library = build_library(cfg, output)
+    heaps = pending_heaps(cfg, output, shard)
+    total = sum(len(heap_images(cfg, h)) for h in range(shard.index, num_heaps(cfg), shard.count))
+    todo = sum(len(heap_images(cfg, h)) for h in heaps)  # upper bound: partly written heaps
+    start = time.perf_counter()
+    written = 0
+    with tqdm(total=total, initial=total - todo, unit="img", disable=not progress, desc="sdmr-generate") as bar:
+        for count in _iterate(cfg, output, library, heaps, workers):
+            written += count
+            bar.update(count)
+    elapsed = time.perf_counter() - start
+    summary = {"images_written": written, "seconds": elapsed, "images_per_s": written / max(elapsed, 1e-9)}
+    if finalize:
+        finalize_dataset(cfg, output, library, shard)
+    return summary
+
+
+def split_indices(cfg: GenerateConfig, shard: Shard = Shard()) -> tuple[np.ndarray, np.ndarray]:
+    train, test = [], []
+    for h in range(shard.index, num_heaps(cfg), shard.count):
+        (test if heap_is_test(h, cfg.test_fraction) else train).extend(heap_images(cfg, h))
+    return np.asarray(train, dtype=np.int64), np.asarray(test, dtype=np.int64)
+
+
+def finalize_dataset(cfg: GenerateConfig, output: Path, library: ObjectLibrary, shard: Shard = Shard()) -> Path:
+    """Write split files + manifest, after checking that no object appears in both splits."""
+    from sdmr.data.layout import read_json
+    from sdmr.data.writer import DatasetWriter
+
+    writer = DatasetWriter(output, cfg.render.png_encoding, cfg.render.numpy_depth)
+    train, test = split_indices(cfg, shard)
+    seen = {}
+    for name, indices in (("train", train), ("test", test)):
+        ids: set[int] = set()
+        for i in indices:
+            if writer.is_complete(int(i)):
+                ids.update(read_json(writer.meta_path(int(i))).get("object_ids") or [])
+        seen[name] = ids
+    shared = seen["train"] & seen["test"]
+    if shared:
+        raise DataError(f"objects {sorted(shared)[:5]} appear in train and test images", output)
+    train_specs, test_specs = library.split(cfg.objects.test_fraction)
+    metadata = {
+        "generator": "sdmr.sim",
+        "config": cfg.as_dict(),
+        "shard": [shard.index, shard.count],
+        "objects": {
+            "source": cfg.objects.source,
+            "train": [s.object_id for s in train_specs],
+            "test": [s.object_id for s in test_specs],
+            "names": {s.object_id: s.name for s in library.specs},
+        },
+    }
+    return writer.finalize(train, test, metadata)

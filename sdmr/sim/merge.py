@@ -1,0 +1,55 @@
+"""Merge shard folders (``sdmr-generate --shard i/k``) into one dataset.
+
+Shards hold disjoint global image indices, so merging is copying files and uniting the split
+files; a clash (the same image index in two shards) is an error, not an overwrite.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from sdmr.data import layout as L
+from sdmr.data.atomic import atomic_write_bytes
+from sdmr.data.errors import DataError
+
+IMAGE_FOLDERS = (L.DEPTH_DIR, L.DEPTH_NUMPY_DIR, L.MODAL_DIR, L.AMODAL_DIR, L.COLOR_DIR, L.BIN_DIR)
+
+
+def merge_shards(output: str | Path, shards: list[str | Path]) -> Path:
+    """Copy every finalized shard's images into ``output`` and finalize the union."""
+    from sdmr.data.writer import DatasetWriter
+
+    output = Path(output)
+    if not shards:
+        raise DataError("no shard folders given", fix="sdmr-generate merge OUT SHARD_DIR [SHARD_DIR ...]")
+    owner: dict[int, Path] = {}
+    train, test, manifests = [], [], []
+    for shard in map(Path, shards):
+        manifest_path = shard / L.MANIFEST
+        if not manifest_path.is_file():
+            raise DataError("shard is not finished (no manifest.json)", shard, "rerun its sdmr-generate --shard command")
+        manifests.append(L.read_json(manifest_path))
+        train.append(L.load_index_file(L.index_file(shard, "train")))
+        test.append(L.load_index_file(L.index_file(shard, "test")))
+        for index in sorted(L.indices_in(shard / L.META_DIR, (".json",))):
+            if index in owner and owner[index] != shard:
+                raise DataError(f"image {index} is in shards {owner[index]} and {shard}", shard, "merge shards of one run (i/k with the same k)")
+            owner[index] = shard
+    encodings = {m.get("depth", {}).get("png_encoding") for m in manifests}
+    if len(encodings) != 1:
+        raise DataError(f"shards use different depth encodings {encodings}", output, "regenerate with one config")
+    writer = DatasetWriter(output, png_encoding=encodings.pop(), write_numpy_depth=manifests[0]["depth"]["numpy"])
+    for index, shard in sorted(owner.items()):
+        if writer.is_complete(index):
+            continue
+        for folder in IMAGE_FOLDERS:
+            for src in (shard / folder).glob(L.image_name(index, ".*")):
+                atomic_write_bytes(output / folder / src.name, src.read_bytes())
+        meta = shard / L.META_DIR / L.image_name(index, ".json")
+        atomic_write_bytes(writer.meta_path(index), meta.read_bytes())  # last: marks the image complete
+    metadata = dict(manifests[0].get("metadata", {}))
+    metadata["merged_from"] = [str(s) for s in shards]
+    metadata["shard"] = None
+    return writer.finalize(np.sort(np.concatenate(train)), np.sort(np.concatenate(test)), metadata)
