@@ -51,8 +51,11 @@ def _torch_load(path: Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
+        detail = str(err).split("WeightsUnpickler error:")[-1].split("\n\nCheck the documentation")[0].strip()
+        if "Unsupported global" not in detail:
+            raise DataError(f"cannot read checkpoint ({detail})", path, "the file is corrupt or not a torch file") from err
         raise DataError(
-            f"checkpoint holds objects other than tensors and plain data ({err})", path,
+            f"checkpoint holds objects other than tensors and plain data ({detail})", path,
             "re-save it as a plain state_dict (torch.save(model.state_dict(), path)); "
             "arbitrary pickles are not loaded for security",
         ) from err

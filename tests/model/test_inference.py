@@ -1,0 +1,84 @@
+"""The one inference path (Segmenter), the sdmr Method adapter and the sdmr-segment CLI."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from sdmr.bench.method import Method
+from sdmr.data.depth_io import write_depth
+from sdmr.data.errors import DataError
+from sdmr.data.instances import Instances
+from sdmr.model.inference import Segmenter
+from sdmr.model.method import SDMaskRCNNMethod
+from sdmr.segment import label_image, main
+
+
+def test_segmenter_returns_scored_instances_at_input_size(exported_model, depth_image):
+    result = Segmenter(exported_model, score_threshold=0.0).segment(depth_image)
+    assert isinstance(result, Instances) and result.image_size == (96, 128)
+    assert 0 < len(result) <= 10
+    assert np.all(np.diff(result.scores) <= 0)
+    high = Segmenter(exported_model, score_threshold=float(result.scores[0]) + 1e-6).segment(depth_image)
+    assert len(high) == 0
+
+
+def test_segmenter_rejects_bad_depth(exported_model, depth_image):
+    segmenter = Segmenter(exported_model, score_threshold=0.0)
+    with pytest.raises(DataError, match="single-channel"):
+        segmenter.segment(np.repeat(depth_image[..., None], 3, axis=2))
+    bad = depth_image.copy()
+    bad[5, 5] = np.inf
+    with pytest.raises(DataError, match="inf"):
+        segmenter.segment(bad)
+
+
+def test_method_adapter_predicts_like_the_segmenter(exported_model, depth_image):
+    method = SDMaskRCNNMethod(checkpoint=str(exported_model), score_threshold=0.0)
+    assert isinstance(method, Method) and method.name == "sdmr"
+    sample = {"depth": depth_image, "instances": None, "intrinsics": None, "image_id": 0}
+    predicted = method.predict(sample)
+    direct = Segmenter(exported_model, score_threshold=0.0).segment(depth_image)
+    assert np.array_equal(predicted.masks, direct.masks) and np.allclose(predicted.scores, direct.scores)
+    with pytest.raises(DataError, match="needs a trained model"):
+        SDMaskRCNNMethod().predict(sample)
+
+
+def test_label_image_gives_overlaps_to_the_best_score():
+    masks = np.zeros((2, 4, 4), dtype=bool)
+    masks[0, :2] = True
+    masks[1, 1:] = True
+    label = label_image(Instances(masks=masks, scores=np.array([0.9, 0.5])))
+    assert label.dtype == np.uint8
+    assert (label[:2] == 1).all() and (label[2:] == 2).all()
+
+
+def test_segment_cli_writes_labels_and_overlays_and_resumes(exported_model, depth_image, tmp_path, capsys):
+    folder = tmp_path / "frames"
+    for i in range(2):
+        write_depth(folder / f"frame_{i}.png", depth_image + 0.01 * i, "mm16")
+    out = tmp_path / "out"
+    args = [str(exported_model), str(folder), "--depth-encoding", "mm16", "--out", str(out), "--score-threshold", "0"]
+    assert main(args) == 0
+    for i in range(2):
+        label = np.asarray(Image.open(out / "labels" / f"frame_{i}.png"))
+        overlay = np.asarray(Image.open(out / "overlays" / f"frame_{i}.png"))
+        assert label.shape == (96, 128) and label.max() >= 1
+        assert overlay.shape == (96, 128, 3)
+    assert main(args) == 0
+    assert "0 image(s) segmented, 2 already done" in capsys.readouterr().out
+
+
+def test_segment_cli_reports_missing_checkpoint_and_input(tmp_path, depth_image):
+    write_depth(tmp_path / "d.npy", depth_image, "npy")
+    proc = subprocess.run(
+        [sys.executable, "-m", "sdmr.segment", str(tmp_path / "missing.ckpt"), str(tmp_path / "d.npy"),
+         "--depth-encoding", "npy", "--out", str(tmp_path / "o")],
+        capture_output=True, text=True, check=False,
+    )
+    assert proc.returncode == 2 and "missing.ckpt" in proc.stdout and "checkpoint file not found" in proc.stdout
+    assert main(["x.ckpt", str(tmp_path / "nothing"), "--depth-encoding", "npy", "--out", str(tmp_path)]) == 2
