@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 from pycocotools import mask as mask_utils
+from tqdm import tqdm
 
 from sdmr.data.atomic import atomic_write_text
 from sdmr.data.depth_io import check_encoding, read_depth
@@ -63,6 +64,7 @@ def export_coco(
     out_json: str | Path,
     depth_file: Callable[[Sample], tuple[Path, str]] | None = None,
     description: str = "",
+    progress: bool = False,
 ) -> Path:
     """Write a COCO instances JSON for labelled ``samples``; returns the JSON path.
 
@@ -80,7 +82,7 @@ def export_coco(
             )
         depth_file = lambda sample: owner(sample["image_id"])  # noqa: E731
     images, annotations = [], []
-    for sample in samples:
+    for sample in tqdm(samples, desc="to-coco", unit="img", disable=not progress):
         instances = sample["instances"]
         if instances is None:
             raise DataError(
@@ -150,7 +152,7 @@ class CocoJsonDataset(Sequence):
         self.root = self.json_path.parent
         whole_dataset_split(split, self.json_path, "coco_json")
         self.image_root = Path(image_root) if image_root is not None else self.root
-        self.depth_encoding = None if depth_encoding is None else check_encoding(depth_encoding)
+        self.depth_encoding = None if depth_encoding is None else check_encoding(depth_encoding, self.json_path)
         data = read_json(self.json_path)
         for key in ("images", "annotations"):
             if not isinstance(data.get(key), list):
@@ -188,7 +190,7 @@ class CocoJsonDataset(Sequence):
                 self.json_path,
                 "pass depth_encoding='mm16' | 'wisdom8' | 'npy' (the file does not say)",
             )
-        return self.image_root / image["file_name"], check_encoding(encoding)
+        return self.image_root / image["file_name"], check_encoding(encoding, self.json_path)
 
     def __getitem__(self, position: int) -> Sample:  # type: ignore[override]
         if not 0 <= position < len(self):

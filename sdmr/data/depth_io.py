@@ -26,10 +26,12 @@ WISDOM_MIN_DEPTH = 0.25
 WISDOM_MAX_DEPTH = 1.25
 
 
-def check_encoding(encoding: str) -> str:
+def check_encoding(encoding: str, source: str | Path | None = None) -> str:
+    """``encoding`` if it is a known depth file encoding; ``source`` names the file or dataset it is for."""
     if encoding not in DEPTH_FILE_ENCODINGS:
         raise DataError(
             f"unknown depth encoding '{encoding}'",
+            source,
             fix=f"use one of {', '.join(DEPTH_FILE_ENCODINGS)}",
         )
     return encoding
@@ -82,7 +84,7 @@ def _open_png(path: Path) -> np.ndarray:
 def read_depth(path: str | Path, encoding: str) -> np.ndarray:
     """Read a depth file as float32 metres (0 = invalid for PNGs, NaN allowed in npy)."""
     path = Path(path)
-    check_encoding(encoding)
+    check_encoding(encoding, path)
     if encoding == "npy":
         return _read_float_array(path)
     raw = _open_png(path)
@@ -132,7 +134,10 @@ def encode_depth_png(depth: np.ndarray, encoding: str) -> np.ndarray:
     finite = np.nan_to_num(depth, nan=0.0)
     if encoding == "mm16":
         if finite.max() > 65.535:
-            raise DataError("depth above 65.535 m cannot be stored as 16-bit millimetres")
+            raise DataError(
+                "depth above 65.535 m cannot be stored as 16-bit millimetres",
+                fix="pass depth in metres (millimetre values passed as metres are 1000× too large), or use npy",
+            )
         return np.round(finite * 1000.0).astype(np.uint16)
     if encoding == "wisdom8":
         scaled = (finite - WISDOM_MIN_DEPTH) / (WISDOM_MAX_DEPTH - WISDOM_MIN_DEPTH) * 255.0
@@ -145,7 +150,7 @@ def write_depth(path: str | Path, depth: np.ndarray, encoding: str) -> None:
     """Write float metres in ``encoding``; atomic, so a failure leaves no partial file."""
     path = Path(path)
     depth = validate_depth(depth, path)
-    if check_encoding(encoding) == "npy":
+    if check_encoding(encoding, path) == "npy":
         atomic_save_npy(path, depth)
         return
     pixels = encode_depth_png(depth, encoding)

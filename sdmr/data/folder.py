@@ -54,7 +54,7 @@ class FolderDataset(Sequence):
         if not self.root.is_dir():
             raise DataError("folder not found", self.root, "pass a folder that holds depth files")
         whole_dataset_split(split, self.root, "folder")
-        self.depth_encoding = check_encoding(depth_encoding or "npy")
+        self.depth_encoding = check_encoding(depth_encoding or "npy", self.root)
         patterns = [pattern] if pattern else (["*.npy", "*.npz"] if self.depth_encoding == "npy" else ["*.png"])
         self.files = sorted({p for pat in patterns for p in self.root.glob(pat) if p.is_file() and not p.name.startswith(".")})
         if not self.files:

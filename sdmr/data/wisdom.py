@@ -76,7 +76,7 @@ class WisdomDataset(Sequence):
         self.manifest: dict | None = L.read_json(self.root / L.MANIFEST) if (self.root / L.MANIFEST).is_file() else None
         if depth_encoding is None and self.manifest is not None:
             depth_encoding = self.manifest.get("depth", {}).get("png_encoding")
-        self.depth_encoding = check_encoding(depth_encoding or "wisdom8")
+        self.depth_encoding = check_encoding(depth_encoding or "wisdom8", self.root)
         self.load_color = load_color
         self.load_amodal = load_amodal
         self.split = split

@@ -33,9 +33,10 @@ class DatasetWriter:
 
     def __init__(self, root: str | Path, png_encoding: str = "wisdom8", write_numpy_depth: bool = True) -> None:
         self.root = Path(root)
-        if check_encoding(png_encoding) not in PNG_ENCODINGS:
+        if check_encoding(png_encoding, self.root) not in PNG_ENCODINGS:
             raise DataError(
                 f"'{png_encoding}' is not a PNG depth encoding",
+                self.root,
                 fix=f"use one of {', '.join(PNG_ENCODINGS)} (lossless float depth is kept in {L.DEPTH_NUMPY_DIR}/)",
             )
         self.png_encoding = png_encoding
