@@ -39,7 +39,10 @@ __all__ = [
     "coco_detections",
     "coco_segm_evaluation",
     "coco_segm_metrics",
+    "check_prediction",
     "encode_masks",
+    "evaluate_coco",
+    "image_coco_entries",
     "overlap_boundary_metrics",
     "pairwise_mask_iou",
 ]
@@ -77,28 +80,14 @@ def _pad_to(masks: np.ndarray, size: int) -> np.ndarray:
     return np.pad(masks, ((0, 0), (0, max(0, size - h)), (0, max(0, size - w))))
 
 
-def _check_pair(index: int, gt: Instances, pred: Instances) -> None:
-    if not isinstance(pred, Instances):
-        raise DataError(
-            f"image {index}: prediction is a {type(pred).__name__}, not an Instances",
-            fix="return sdmr.data.Instances(masks=bool N×H×W array) from predict()",
-        )
-    if gt.image_size != pred.image_size:
-        raise DataError(
-            f"image {index}: predicted masks are {pred.image_size[0]}×{pred.image_size[1]} but the "
-            f"ground truth is {gt.image_size[0]}×{gt.image_size[1]}",
-            fix="predict masks at the input depth image's size (resize them back before returning)",
-        )
-
-
-def _bin_filter(pred: Instances, bin_mask: np.ndarray | None, index: int) -> Instances:
+def _bin_filter(pred: Instances, bin_mask: np.ndarray | None, where: str) -> Instances:
     """Drop predictions with more than half of their pixels on the bin (original protocol)."""
     if bin_mask is None or len(pred) == 0:
         return pred
     bin_mask = np.asarray(bin_mask, dtype=bool)
     if bin_mask.shape != pred.image_size:
         raise DataError(
-            f"image {index}: bin mask is {bin_mask.shape} but the masks are {pred.image_size}",
+            f"{where}: bin mask is {bin_mask.shape} but the masks are {pred.image_size}",
             fix="pass one bin mask per image with the depth image's size (or None)",
         )
     flat = pred.masks.reshape(len(pred), -1)
@@ -141,14 +130,57 @@ def _annotation(rle: dict, image_id: int, score: float | None = None) -> dict:
     return ann
 
 
+def check_prediction(pred: object, gt_size: tuple[int, int], where: str) -> None:
+    """A method's output must be `Instances` at the image's size; say so when it is not."""
+    if not isinstance(pred, Instances):
+        raise DataError(
+            f"{where}: prediction is a {type(pred).__name__}, not an Instances",
+            fix="return sdmr.data.Instances(masks=bool N×H×W array) from predict()",
+        )
+    if pred.image_size != tuple(gt_size):
+        raise DataError(
+            f"{where}: predicted masks are {pred.image_size[0]}×{pred.image_size[1]} but the "
+            f"ground truth is {gt_size[0]}×{gt_size[1]}",
+            fix="predict masks at the input depth image's size (resize them back before returning)",
+        )
+
+
+def image_coco_entries(
+    image_id: int,
+    gt: Instances | None,
+    pred: Instances,
+    protocol: str = "standard",
+    bin_mask: np.ndarray | None = None,
+    where: str | None = None,
+) -> tuple[dict, list[dict], list[dict]]:
+    """One image's COCO ``images`` entry, ground-truth annotations and detections (ids unset).
+
+    Split out so the harness can store them per image (as RLE, a few hundred bytes) and
+    evaluate the whole set at the end without keeping any mask in memory.
+    """
+    where = where or f"image {image_id}"
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; choose one of {PROTOCOLS}")
+    if gt is None:
+        raise DataError(
+            f"{where} has no ground-truth instances, so it cannot be scored",
+            fix="evaluate a labelled split (modal_segmasks/ or label/ present)",
+        )
+    check_prediction(pred, gt.image_size, where)
+    if bin_mask is not None:
+        pred = _bin_filter(pred, bin_mask, where)
+    gt_masks = _pad_to(gt.masks, ORIGINAL_PAD_SIZE) if protocol == "original" else gt.masks
+    image = {"id": int(image_id), "height": int(gt_masks.shape[1]), "width": int(gt_masks.shape[2])}
+    annotations = [_annotation(rle, int(image_id)) for rle in encode_masks(gt_masks)]
+    return image, annotations, coco_detections([pred], [image_id], protocol)
+
+
 def _coco_inputs(
     ground_truth: Sequence[Instances],
     predictions: Sequence[Instances],
     protocol: str,
     bin_masks: Sequence[np.ndarray | None] | None,
-) -> tuple[dict, list[dict]]:
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"unknown protocol {protocol!r}; choose one of {PROTOCOLS}")
+) -> tuple[list[dict], list[dict], list[dict]]:
     if len(ground_truth) != len(predictions):
         raise DataError(
             f"{len(ground_truth)} ground-truth images but {len(predictions)} predictions",
@@ -156,27 +188,14 @@ def _coco_inputs(
         )
     if bin_masks is not None and len(bin_masks) != len(ground_truth):
         raise DataError(f"{len(bin_masks)} bin masks for {len(ground_truth)} images")
-    images, annotations, kept = [], [], []
+    images, annotations, detections = [], [], []
     for index, (gt, pred) in enumerate(zip(ground_truth, predictions, strict=True)):
-        if gt is None:
-            raise DataError(
-                f"image {index} has no ground-truth instances, so it cannot be scored",
-                fix="evaluate a labelled split (modal_segmasks/ or label/ present)",
-            )
-        _check_pair(index, gt, pred)
-        if bin_masks is not None:
-            pred = _bin_filter(pred, bin_masks[index], index)
-        kept.append(pred)
-        gt_masks = _pad_to(gt.masks, ORIGINAL_PAD_SIZE) if protocol == "original" else gt.masks
-        images.append({"id": index + 1, "height": gt_masks.shape[1], "width": gt_masks.shape[2]})
-        annotations.extend(_annotation(rle, index + 1) for rle in encode_masks(gt_masks))
-    for ann_id, ann in enumerate(annotations, start=1):
-        ann["id"] = ann_id  # COCOeval uses id 0 for "unmatched", so ids start at 1
-    dataset = {"images": images, "annotations": annotations, "categories": [{"id": 1, "name": "object"}]}
-    detections = coco_detections(kept, protocol=protocol)
-    for det_id, det in enumerate(detections, start=1):
-        det["id"] = det_id
-    return dataset, detections
+        bin_mask = None if bin_masks is None else bin_masks[index]
+        image, anns, dets = image_coco_entries(index + 1, gt, pred, protocol, bin_mask, f"image {index}")
+        images.append(image)
+        annotations.extend(anns)
+        detections.extend(dets)
+    return images, annotations, detections
 
 
 def _resolve_backend(backend: str) -> str:
@@ -195,7 +214,7 @@ def _resolve_backend(backend: str) -> str:
     return "faster"
 
 
-def _run_cocoeval(dataset: dict, detections: list[dict], backend: str, max_dets: int):
+def _run_cocoeval(dataset: dict, detections: list[dict], backend: str, max_dets: int):  # noqa: ANN202
     """Evaluate with one area range ("all") and one detection limit, as the original did."""
     if backend == "faster":
         from faster_coco_eval import COCO, COCOeval_faster as Evaluator
@@ -226,18 +245,20 @@ def _mean_defined(values: np.ndarray) -> float:
     return float(defined.mean()) if defined.size else -1.0
 
 
-def coco_segm_evaluation(
-    ground_truth: Sequence[Instances],
-    predictions: Sequence[Instances],
+def evaluate_coco(
+    images: list[dict],
+    annotations: list[dict],
+    detections: list[dict],
     *,
-    protocol: str = "standard",
     backend: str = "auto",
-    bin_masks: Sequence[np.ndarray | None] | None = None,
     max_dets: int = 100,
 ) -> CocoEvaluation:
-    """Class-agnostic COCO segm evaluation; see :func:`coco_segm_metrics` for the numbers."""
+    """Class-agnostic segm evaluation of COCO records (as made by :func:`image_coco_entries`)."""
     backend = _resolve_backend(backend)
-    dataset, detections = _coco_inputs(ground_truth, predictions, protocol, bin_masks)
+    # fresh ids from 1: COCOeval uses id 0 for "unmatched"
+    annotations = [{**ann, "id": k} for k, ann in enumerate(annotations, start=1)]
+    detections = [{**det, "id": k} for k, det in enumerate(detections, start=1)]
+    dataset = {"images": images, "annotations": annotations, "categories": [{"id": 1, "name": "object"}]}
     evaluator = _run_cocoeval(dataset, detections, backend, max_dets)
     precision = np.asarray(evaluator.eval["precision"])[:, :, 0, 0, -1]
     recall = np.asarray(evaluator.eval["recall"])[:, 0, 0, -1]
@@ -256,6 +277,20 @@ def coco_segm_evaluation(
         recall_thresholds=np.asarray(evaluator.params.recThrs),
         backend=backend,
     )
+
+
+def coco_segm_evaluation(
+    ground_truth: Sequence[Instances],
+    predictions: Sequence[Instances],
+    *,
+    protocol: str = "standard",
+    backend: str = "auto",
+    bin_masks: Sequence[np.ndarray | None] | None = None,
+    max_dets: int = 100,
+) -> CocoEvaluation:
+    """Class-agnostic COCO segm evaluation; see :func:`coco_segm_metrics` for the numbers."""
+    images, annotations, detections = _coco_inputs(ground_truth, predictions, protocol, bin_masks)
+    return evaluate_coco(images, annotations, detections, backend=backend, max_dets=max_dets)
 
 
 def coco_segm_metrics(

@@ -1,0 +1,301 @@
+"""Run methods over a dataset split and write a run folder (detectron2 ``inference_on_dataset`` style).
+
+The harness knows a method only through ``predict``: it times data loading, prediction and
+evaluation separately (the first ``warmup`` images of each process excluded), checks every
+output, stores each image's result as one JSONL line before moving on (so an interrupted run
+resumes where it stopped), and scores the whole split at the end from the stored RLEs, never
+holding the masks of the split in memory. A method that raises or returns a wrong type/shape
+fails that image only: it is recorded with the error and scored as "found nothing".
+
+Run folder::
+
+    run_config.json  results.json  table.md  table.csv  per_image.csv  ground_truth.json
+    methods/<name>/progress.jsonl  detections.json  pr_curve.json
+    overlays/<name>/{worst,best}_<rank>_<image>.png
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import multiprocessing
+import platform
+import shutil
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from sdmr.bench.metrics import COCO_METRIC_KEYS, evaluate_coco, image_coco_entries
+from sdmr.bench.overlap import OVERLAP_KEYS, mean_overlap_metrics, overlap_boundary_metrics
+from sdmr.bench.progress import ProgressLog
+from sdmr.bench.registry import ParameterError, build_method, get_method, parse_overrides
+from sdmr.data.atomic import atomic_write_text
+from sdmr.data.errors import DataError
+from sdmr.data.instances import Instances
+from sdmr.data.sample import Sample
+
+RESULT_KEYS = (*COCO_METRIC_KEYS, *OVERLAP_KEYS, "seconds_per_image", "num_images", "num_failed")
+SCHEMA_VERSION = 1
+VERSIONED_PACKAGES = ("sdmr", "numpy", "scipy", "torch", "torchvision", "pycocotools", "faster-coco-eval")
+# what must match for a run folder to be resumed (the rest, e.g. workers, may change)
+RESUME_KEYS = ("dataset", "dataset_type", "split", "params", "fit_split", "limit", "protocol")
+
+
+@dataclass
+class BenchConfig:
+    """Everything one ``sdmr-bench`` run needs; stored in ``run_config.json``."""
+
+    dataset: str
+    output: str
+    methods: list[str]
+    dataset_type: str | None = None  # None: detected from the folder layout
+    split: str | None = "test"
+    params: list[str] = field(default_factory=list)  # "name=value" or "method.name=value"
+    fit_split: str | None = None
+    workers: int = 0
+    limit: int | None = None
+    protocol: str = "standard"
+    backend: str = "auto"
+    num_overlays: int = 3
+    warmup: int = 1
+    overwrite: bool = False
+    show_progress: bool = True
+
+
+# ------------------------------------------------------------------ datasets and methods
+def open_split(dataset: str, dataset_type: str | None, split: str | None) -> tuple[Sequence[Sample], str]:
+    """The dataset split and the type it was opened as (detected when not given)."""
+    from sdmr.data.catalog import detect_dataset, open_dataset
+
+    kind = dataset_type or detect_dataset(dataset)
+    return open_dataset(kind, dataset, split), kind
+
+
+def method_overrides(methods: list[str], assignments: list[str]) -> dict[str, list[str]]:
+    """Route each ``--param``: ``method.name=value`` to that method, ``name=value`` to every
+    selected method that has a parameter ``name`` (an error when none has)."""
+    routed: dict[str, list[str]] = {m: [] for m in methods}
+    for item in assignments:
+        key = item.partition("=")[0].strip()
+        prefix, dot, rest = key.partition(".")
+        if dot and prefix in routed:
+            routed[prefix].append(item[len(prefix) + 1 :])
+            continue
+        owners = [m for m in methods if key in {p[0] for p in get_method(m).parameters()}]
+        if not owners:
+            raise ParameterError(
+                f"--param {item!r}: no selected method has a parameter {key!r} "
+                f"(write method.name=value to address one method)"
+            )
+        for owner in owners:
+            routed[owner].append(item)
+    for name, items in routed.items():
+        parse_overrides(get_method(name), items)  # fail before any work on a bad value
+    return routed
+
+
+def package_versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for name in VERSIONED_PACKAGES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return found
+
+
+def _params_of(method: Any) -> dict:
+    params = getattr(method, "params", None)
+    return dataclasses.asdict(params) if dataclasses.is_dataclass(params) else {}
+
+
+# ------------------------------------------------------------------ one image
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(method: Any, dataset: Sequence[Sample], protocol: str, warmup: int) -> None:
+    _WORKER.update(method=method, dataset=dataset, protocol=protocol, warmup=warmup, processed=0)
+
+
+def _run_worker(position: int) -> dict:
+    return process_image(position)
+
+
+def process_image(position: int) -> dict:
+    """Load, predict, check and score one image of the split installed by ``_init_worker``."""
+    method, dataset, protocol = _WORKER["method"], _WORKER["dataset"], _WORKER["protocol"]
+    t0 = time.perf_counter()
+    sample = dataset[position]
+    t1 = time.perf_counter()
+    gt = sample["instances"]
+    where = f"image {sample.get('name', sample['image_id'])} (position {position})"
+    if gt is None:
+        raise DataError(f"{where} has no ground-truth labels, so methods cannot be scored on it",
+                        fix="benchmark a labelled split; use sdmr-segment for unlabelled images")
+    error = None
+    try:
+        pred = method.predict(sample)
+    except Exception as err:  # a broken method fails this image only
+        pred, error = None, f"{type(err).__name__}: {err}"
+    t2 = time.perf_counter()
+    bin_mask = sample.get("bin_mask") if protocol == "original" else None
+    if pred is not None:
+        try:  # checks the output's type and size before scoring it
+            image, gt_anns, dets = image_coco_entries(position + 1, gt, pred, protocol, bin_mask, where)
+            scores = overlap_boundary_metrics(gt, pred)
+        except Exception as err:
+            pred, error = None, f"{type(err).__name__}: {err}"
+    if pred is None:  # scored as "found nothing"
+        empty = Instances.empty(*gt.image_size)
+        image, gt_anns, dets = image_coco_entries(position + 1, gt, empty, protocol, None, where)
+        scores = overlap_boundary_metrics(gt, empty)
+    t3 = time.perf_counter()
+    _WORKER["processed"] += 1
+    return {
+        "position": position,
+        "image_id": int(sample["image_id"]),
+        "name": str(sample.get("name", sample["image_id"])),
+        "status": "ok" if error is None else "failed",
+        "error": error,
+        "num_gt": len(gt),
+        "num_pred": len(dets),
+        "metrics": scores,
+        "time": {"data": t1 - t0, "predict": t2 - t1, "eval": t3 - t2},
+        "warmup": _WORKER["processed"] <= _WORKER["warmup"],
+        "coco": {"image": image, "annotations": gt_anns, "detections": dets},
+    }
+
+
+# ------------------------------------------------------------------ one method
+def _run_images(method: Any, dataset: Sequence[Sample], log: ProgressLog, config: BenchConfig, label: str) -> None:
+    positions = range(len(dataset) if config.limit is None else min(config.limit, len(dataset)))
+    pending = [p for p in positions if not log.done(p)]
+    bar = tqdm(total=len(positions), initial=len(positions) - len(pending), desc=label,
+               unit="img", disable=not config.show_progress)
+    if config.workers <= 1 or len(pending) <= 1:
+        _init_worker(method, dataset, config.protocol, config.warmup)
+        for position in pending:
+            log.append(process_image(position))
+            bar.update()
+    else:  # fork: workers inherit the (possibly fitted) method without pickling it
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(config.workers, mp_context=context, initializer=_init_worker,
+                                 initargs=(method, dataset, config.protocol, config.warmup)) as pool:
+            for future in as_completed([pool.submit(_run_worker, p) for p in pending]):
+                log.append(future.result())
+                bar.update()
+    bar.close()
+
+
+def _timing_summary(records: list[dict]) -> dict[str, float]:
+    timed = [r for r in records if r["status"] == "ok" and not r["warmup"]] or records
+    summary = {f"{k}_seconds_mean": float(np.mean([r["time"][k] for r in timed])) if timed else float("nan")
+               for k in ("data", "predict", "eval")}
+    summary["timed_images"] = len(timed)
+    return summary
+
+
+def summarize_method(name: str, method: Any, records: list[dict], backend: str, folder: Path) -> dict:
+    """Score one method's stored records and write its detections and PR curve."""
+    images = [r["coco"]["image"] for r in records]
+    gt_anns = [a for r in records for a in r["coco"]["annotations"]]
+    dets = [d for r in records for d in r["coco"]["detections"]]
+    coco = evaluate_coco(images, gt_anns, dets, backend=backend)
+    timings = _timing_summary(records)
+    result = {
+        **coco.metrics,
+        **mean_overlap_metrics(r["metrics"] for r in records),
+        "seconds_per_image": timings["predict_seconds_mean"],
+        "num_images": len(records),
+        "num_failed": sum(r["status"] != "ok" for r in records),
+        "timings": timings,
+        "params": _params_of(method),
+        "coco_backend": coco.backend,
+    }
+    atomic_write_text(folder / "detections.json", json.dumps(dets))
+    atomic_write_text(folder / "pr_curve.json", json.dumps({
+        "method": name,
+        "iou_thresholds": coco.iou_thresholds.tolist(),
+        "recall_thresholds": coco.recall_thresholds.tolist(),
+        "precision": coco.precision.tolist(),
+    }))
+    return result
+
+
+# ------------------------------------------------------------------ the run
+def _start_run_folder(config: BenchConfig, kind: str, out: Path) -> dict:
+    stored = {**dataclasses.asdict(config), "dataset": str(Path(config.dataset).resolve()), "dataset_type": kind}
+    config_path = out / "run_config.json"
+    if out.is_dir() and any(out.iterdir()) and not config_path.exists():
+        raise DataError("the output folder exists and is not an sdmr-bench run folder (no run_config.json)",
+                        out, "choose a new or empty --output folder")
+    if config.overwrite and out.exists():
+        shutil.rmtree(out / "methods", ignore_errors=True)
+    elif config_path.exists():
+        previous = json.loads(config_path.read_text())
+        changed = [k for k in RESUME_KEYS if previous.get(k) != stored.get(k)]
+        if changed:
+            raise DataError(
+                f"the folder holds a run with a different {', '.join(changed)}, so it cannot be resumed",
+                out,
+                "pass --overwrite to start again there, or choose another --output",
+            )
+    atomic_write_text(config_path, json.dumps(stored, indent=2))
+    return stored
+
+
+def run_benchmark(config: BenchConfig) -> dict:
+    """Run every method of ``config`` and write the run folder; returns ``results.json``'s content."""
+    from sdmr.bench import report
+
+    if not config.methods:
+        raise ParameterError("no method selected: pass --method NAME (see sdmr-bench --list)")
+    overrides = method_overrides(config.methods, config.params)
+    dataset, kind = open_split(config.dataset, config.dataset_type, config.split)
+    if len(dataset) == 0:
+        raise DataError(f"split {config.split!r} holds no images", config.dataset)
+    if dataset[0]["instances"] is None:
+        raise DataError(
+            f"dataset type {kind!r} split {config.split!r} has no ground-truth labels, so it cannot be scored",
+            config.dataset,
+            "benchmark a labelled dataset (WISDOM modal_segmasks/, OCID label/, COCO annotations)",
+        )
+    out = Path(config.output)
+    stored = _start_run_folder(config, kind, out)
+    results: dict[str, dict] = {}
+    records_by_method: dict[str, list[dict]] = {}
+    for name in config.methods:
+        method = build_method(name, overrides[name])
+        if config.fit_split is not None:
+            train, _ = open_split(config.dataset, kind, config.fit_split)
+            method.fit(train, None)
+        folder = out / "methods" / name
+        log = ProgressLog(folder / "progress.jsonl")
+        _run_images(method, dataset, log, config, name)
+        records = log.ordered()
+        records_by_method[name] = records
+        results[name] = summarize_method(name, method, records, config.backend, folder)
+    document = {
+        "schema_version": SCHEMA_VERSION,
+        "methods": results,
+        "dataset": {"path": stored["dataset"], "type": kind, "split": config.split,
+                    "num_images": len(next(iter(records_by_method.values())))},
+        "config": stored,
+        "versions": package_versions(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    first = next(iter(records_by_method.values()))
+    report.write_ground_truth(out / "ground_truth.json", first)
+    report.write_run_tables(out, document)
+    report.write_per_image_csv(out / "per_image.csv", records_by_method)
+    for name, records in records_by_method.items():
+        report.write_overlays(out / "overlays" / name, dataset, records, config.num_overlays, config.protocol)
+    atomic_write_text(out / "results.json", json.dumps(document, indent=2, default=str))
+    return document
