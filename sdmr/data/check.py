@@ -33,6 +33,7 @@ _KINDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("overlapping_masks", ("more than one",)),
     ("amodal_mismatch", ("amodal",)),
     ("size_mismatch", ("differs", "but depth is", "but the intrinsics", "size")),
+    ("bad_labels", ("label",)),
     ("bad_depth", ("depth",)),
 )
 PROBLEM_KINDS: tuple[str, ...] = (*(kind for kind, _ in _KINDS), "incomplete_image", "invalid_data")
@@ -64,15 +65,18 @@ class CheckReport:
     depth_max: float = float("-inf")
     valid_fractions: list[float] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    _seen: set[tuple[str, Path | None]] = field(default_factory=set, repr=False)
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
     def add(self, kind: str, path: Path | None, message: str) -> None:
-        problem = Problem(kind, path, message)
-        if not any(p.kind == kind and p.path == path for p in self.problems):
-            self.problems.append(problem)
+        if path is not None and str(path) not in message:
+            message = f"{path}: {message}"
+        if (kind, path) not in self._seen:  # one file's problem is reported once, however it is reached
+            self._seen.add((kind, path))
+            self.problems.append(Problem(kind, path, message))
 
     def add_error(self, err: DataError) -> None:
         self.add(classify(err), err.path, str(err))
