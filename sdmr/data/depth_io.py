@@ -97,7 +97,7 @@ def read_depth(path: str | Path, encoding: str) -> np.ndarray:
             )
         if raw.ndim != 2 or raw.dtype not in (np.uint16, np.int32, np.uint32):
             raise DataError(f"expected a 16-bit single-channel PNG, got {raw.dtype} {raw.shape}", path)
-        return raw.astype(np.float32) / 1000.0
+        return validate_depth(raw.astype(np.float32) / 1000.0, path)
     if raw.dtype != np.uint8:
         raise DataError(
             f"{raw.dtype} image read as 8-bit WISDOM depth",
