@@ -9,13 +9,15 @@ from sdmr.data.intrinsics import CameraIntrinsics
 from sdmr.sim.camera import CameraView, camera_preset, look_at, sample_view
 from sdmr.sim.noise import NoiseConfig, add_sensor_noise
 from sdmr.sim.objects import ObjectLibrary
-from sdmr.sim.render import PyrenderRenderer
+from sdmr.sim.render import PyrenderRenderer, make_renderer
+from sdmr.sim.tiny_render import TinyRenderer
 from sdmr.sim.scene import Box, Heap, HeapSimulator, SceneConfig
 
 
-@pytest.fixture(scope="module")
-def renderer():
-    r = PyrenderRenderer(128, 96)
+@pytest.fixture(scope="module", params=["pyrender", "tiny"])
+def renderer(request):
+    r = make_renderer(128, 96, request.param)
+    assert r.name == request.param
     yield r
     r.close()
 
@@ -113,3 +115,20 @@ def test_sensor_noise_grows_with_distance_squared_and_drops_edges() -> None:
     edge = noisy[:, 99:101]
     assert 0.3 < (edge == 0).mean() < 0.7  # half the discontinuity pixels lost
     assert (noisy[:, :90] == 0).mean() == 0.0
+
+
+def test_tiny_renderer_matches_pyrender_pixel_for_pixel(bin_heap: Heap) -> None:
+    gl, tiny = PyrenderRenderer(128, 96), TinyRenderer(128, 96)
+    try:
+        gl.set_heap(bin_heap)
+        tiny.set_heap(bin_heap)
+        view = sample_view(camera_preset("sim2real", width=128, height=96), np.random.default_rng(9), np.zeros(3))
+        a, b = gl.render(view), tiny.render(view)
+    finally:
+        gl.close()
+        tiny.close()
+    both = (a.depth > 0) & (b.depth > 0)
+    assert both.mean() > 0.5 and np.abs(a.depth - b.depth)[both].max() < 1e-4
+    assert (a.labels == b.labels).mean() > 0.999
+    assert a.amodal is not None and b.amodal is not None
+    assert (a.amodal != b.amodal).mean() < 1e-3
