@@ -209,7 +209,7 @@ def compare_runs(run_dirs: Sequence[str | Path], output: str | Path) -> Path:
     datasets, rows, curves = [], {}, {}
     for run_dir, doc in runs:
         data = doc["dataset"]
-        dataset = f"{Path(data['path']).name}:{data['split']}"
+        dataset = f"{Path(data['path']).name}:{data['split'] or 'all'}"
         if dataset not in datasets:
             datasets.append(dataset)
         for name, metrics in doc["methods"].items():

@@ -1,0 +1,106 @@
+"""The harness in-process: known answers through test plugins, failures per image, resume, workers."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sdmr.bench.harness import RESULT_KEYS, BenchConfig, run_benchmark
+from sdmr.bench.registry import ParameterError
+from sdmr.data import DataError
+
+
+def config(dataset: Path, out: Path, *methods: str, **kw) -> BenchConfig:
+    return BenchConfig(dataset=str(dataset), output=str(out), methods=list(methods), split=None,
+                       show_progress=False, **kw)
+
+
+def test_oracle_scores_perfectly_and_dropping_objects_costs_recall(plugins, toy_dataset, tmp_path) -> None:
+    doc = run_benchmark(config(toy_dataset, tmp_path / "run", "oracle", "nothing"))
+    oracle, nothing = doc["methods"]["oracle"], doc["methods"]["nothing"]
+    for key in RESULT_KEYS:
+        assert key in oracle and key in nothing
+    assert (oracle["AP"], oracle["AR"], oracle["overlap_F"], oracle["boundary_F"]) == (1.0, 1.0, 1.0, 1.0)
+    assert (nothing["AP"], nothing["AR"], nothing["overlap_F"]) == (0.0, 0.0, 0.0)
+    assert nothing["overlap_P"] == 1.0 and nothing["num_failed"] == 0  # empty output is valid
+    dropped = run_benchmark(config(toy_dataset, tmp_path / "drop", "oracle", params=["drop_last=true"]))
+    gt = json.loads((tmp_path / "run" / "ground_truth.json").read_text())
+    per_image = np.bincount([a["image_id"] for a in gt["annotations"]])[1:]
+    expected_recall = float(np.sum(per_image - 1) / np.sum(per_image))
+    assert dropped["methods"]["oracle"]["AR"] == pytest.approx(expected_recall)
+    assert dropped["methods"]["oracle"]["params"] == {"drop_last": True, "label": "x"}
+
+
+def test_bad_outputs_fail_their_image_and_the_run_goes_on(plugins, toy_dataset, tmp_path) -> None:
+    doc = run_benchmark(config(toy_dataset, tmp_path / "run", "flaky"))
+    result = doc["methods"]["flaky"]
+    rows = list(csv.DictReader((tmp_path / "run" / "per_image.csv").open()))
+    status = {int(r["image_id"]): (r["status"], r["error"]) for r in rows}
+    assert len(status) == 8 and result["num_failed"] == 6
+    for image_id, (state, error) in status.items():
+        kind = image_id % 4
+        assert state == ("ok" if kind == 3 else "failed")
+        if kind == 0:
+            assert "97×128" in error and "96×128" in error
+        if kind == 1:
+            assert "ndarray" in error
+        if kind == 2:
+            assert "RuntimeError: flaky method blew up" in error
+    assert 0 < result["AR"] < 1  # the good images still count
+
+
+def test_interrupted_run_resumes_without_redoing_images(plugins, toy_dataset, tmp_path, monkeypatch) -> None:
+    calls = tmp_path / "calls.txt"
+    monkeypatch.setenv("SDMR_TEST_CALL_LOG", str(calls))
+    monkeypatch.setenv("SDMR_TEST_STOP_AFTER", "3")
+    out = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        run_benchmark(config(toy_dataset, out, "oracle"))
+    progress = out / "methods" / "oracle" / "progress.jsonl"
+    assert len(progress.read_text().splitlines()) == 3
+    with progress.open("a") as handle:  # a torn line, as a crash mid-write would leave
+        handle.write('{"position": 7, "trunc')
+    monkeypatch.setenv("SDMR_TEST_STOP_AFTER", "-1")
+    doc = run_benchmark(config(toy_dataset, out, "oracle"))
+    image_ids = [int(x) for x in calls.read_text().split()]
+    assert len(image_ids) == 4 + 5  # 3 stored + the crashing call, then only the 5 missing images
+    assert len(set(image_ids[4:])) == 5 and not set(image_ids[4:]) & set(image_ids[:3])
+    assert doc["methods"]["oracle"]["num_images"] == 8 and doc["methods"]["oracle"]["AP"] == 1.0
+    with pytest.raises(DataError, match="different params"):
+        run_benchmark(config(toy_dataset, out, "oracle", params=["drop_last=true"]))
+
+
+def test_workers_give_the_same_numbers(toy_dataset, tmp_path) -> None:
+    one = run_benchmark(config(toy_dataset, tmp_path / "one", "connected_components", num_overlays=0))
+    two = run_benchmark(config(toy_dataset, tmp_path / "two", "connected_components", num_overlays=0, workers=2))
+    a, b = one["methods"]["connected_components"], two["methods"]["connected_components"]
+    for key in ("AP", "AR", "overlap_F", "boundary_F", "num_images"):
+        assert a[key] == b[key]
+    assert (tmp_path / "one" / "methods" / "connected_components" / "detections.json").read_text() == \
+        (tmp_path / "two" / "methods" / "connected_components" / "detections.json").read_text()
+
+
+def test_unlabelled_dataset_is_a_clear_error(tmp_path) -> None:
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    np.save(folder / "frame0.npy", np.full((32, 32), 0.8, dtype=np.float32))
+    with pytest.raises(DataError, match="no ground-truth labels"):
+        run_benchmark(config(folder, tmp_path / "out", "connected_components"))
+    assert not (tmp_path / "out").exists()
+
+
+def test_param_for_no_selected_method_is_refused(toy_dataset, tmp_path) -> None:
+    with pytest.raises(ParameterError, match="no selected method has a parameter 'drop_lst'"):
+        run_benchmark(config(toy_dataset, tmp_path / "out", "connected_components", params=["drop_lst=1"]))
+
+
+def test_refuses_to_write_into_a_foreign_folder(toy_dataset, tmp_path) -> None:
+    out = tmp_path / "busy"
+    out.mkdir()
+    (out / "notes.txt").write_text("someone else's")
+    with pytest.raises(DataError, match="not an sdmr-bench run folder"):
+        run_benchmark(config(toy_dataset, out, "connected_components"))
