@@ -8,7 +8,8 @@ Three layouts, told apart by their folders (never by pixel values):
   ``amodal_masks/*.npz`` and ``manifest.json``.
 * **raw** (the original ``generate_mask_dataset.py`` output): ``images/depth_ims/``,
   ``images/modal_masks/image_i/channel_k.png`` (one 0/255 PNG per object, k from 0),
-  ``images/amodal_masks/`` likewise, indices in ``images/`` (or the root), ``metadata.json``.
+  ``images/amodal_masks/`` likewise (``images/semantic_masks/`` when the channel folders are
+  absent), indices in ``images/`` (or the root), ``metadata.json``.
   A copy without the ``images/`` level (``depth_ims/`` + ``modal_masks/`` at the top) works too.
 
 The depth PNG encoding comes from the argument, else the manifest, else ``wisdom8`` (the
@@ -237,7 +238,10 @@ class WisdomDataset(Sequence):
     def _raw_instances(self, index: int, shape: tuple[int, ...]) -> Instances | None:
         modal_dir = self.base / "modal_masks" / L.image_name(index)
         if not modal_dir.is_dir():
-            return None
+            semantic = self.base / "semantic_masks" / L.image_name(index, ".png")  # stacked ids 1..N
+            if not semantic.is_file():
+                return None
+            return Instances.from_label_image(self._same_size(L.read_label_png(semantic), shape, semantic))
         channels = sorted(p for p in modal_dir.glob("channel_*.png"))
         masks = [self._same_size(L.read_binary_png(p), shape, p) for p in channels]
         amodal = None

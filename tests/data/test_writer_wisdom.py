@@ -187,3 +187,25 @@ def test_reads_wisdom_real_layout(tmp_path: Path) -> None:
         WisdomDataset(tmp_path, "train")
     assert "Fix:" in str(err.value) and "split=None" in str(err.value)
     assert len(WisdomDataset(tmp_path, None)) == 3
+
+
+def test_raw_layout_without_channel_folders_uses_semantic_masks(tmp_path: Path) -> None:
+    import shutil
+
+    samples = [_scene(s) for s in range(2)]
+    _write_raw_layout(tmp_path, samples, with_images_level=True)
+    shutil.rmtree(tmp_path / "images" / "modal_masks")
+    sample = WisdomDataset(tmp_path, "test")[0]
+    np.testing.assert_array_equal(sample["instances"].masks, samples[1]["instances"].masks)
+
+
+def test_dataset_pickles_for_dataloader_workers(tmp_path: Path) -> None:
+    import pickle
+
+    root = make_toy_dataset(tmp_path / "toy", num_images=3, height=32, width=48)
+    dataset = WisdomDataset(root, "train", load_amodal=True)
+    clone = pickle.loads(pickle.dumps(dataset))
+    np.testing.assert_array_equal(clone[0]["instances"].amodal, dataset[0]["instances"].amodal)
+    assert clone[-1]["image_id"] == dataset.indices[-1]
+    with pytest.raises(IndexError):
+        dataset[len(dataset)]
