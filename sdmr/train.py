@@ -35,7 +35,7 @@ def check_config(cfg: DictConfig) -> None:
     ckpt = cfg.get("ckpt_path")
     if ckpt and not Path(ckpt).is_file():
         raise DataError("checkpoint to resume from not found", ckpt, "pass ckpt_path=RUN_DIR/checkpoints/last.ckpt")
-    if OmegaConf.is_missing(cfg.model, "init_weights"):
+    if "init_weights" in cfg.model and OmegaConf.is_missing(cfg.model, "init_weights"):
         raise DataError("this model config needs initial weights", fix="add model.init_weights=/path/to/weights.pth")
 
 
@@ -65,6 +65,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         global_step=int(trainer.global_step),
         epoch=int(trainer.current_epoch),
         train_size=cfg.data.get("train_size"),
+        train_images=len(datamodule.train_set) if datamodule.train_set is not None else None,
         best_model_path=getattr(checkpoint, "best_model_path", "") or "",
         best_AP=float(checkpoint.best_model_score) if getattr(checkpoint, "best_model_score", None) is not None else None,
     )
