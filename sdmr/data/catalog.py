@@ -52,7 +52,9 @@ def check_dataset_name(name: str, root: str | Path | None = None) -> str:
     if name not in _OPENERS:
         close = difflib.get_close_matches(name, DATASET_NAMES, n=1, cutoff=0.4)
         hint = f"did you mean '{close[0]}'? " if close else ""
-        raise DataError(f"unknown dataset '{name}'", root, f"{hint}known datasets: {', '.join(DATASET_NAMES)}")
+        raise DataError(
+            f"unknown dataset '{name}'", root, f"{hint}known datasets: {', '.join(DATASET_NAMES)}"
+        )
     return name
 
 
@@ -68,7 +70,10 @@ def detect_dataset(root: str | Path) -> str:
         return "coco_json"
     if not root.is_dir():
         raise DataError("path not found", root, "pass a dataset folder or a COCO .json file")
-    if any((base / "depth_ims").is_dir() or (base / "depth_ims_numpy").is_dir() for base in (root, root / "images")):
+    if any(
+        (base / "depth_ims").is_dir() or (base / "depth_ims_numpy").is_dir()
+        for base in (root, root / "images")
+    ):
         return "wisdom_sim"
     if (root / "depth").is_dir():
         return "ocid"

@@ -113,8 +113,10 @@ class CheckReport:
             rows.append(
                 (
                     "objects/image",
-                    f"min {objs.min()}  mean {objs.mean():.2f}  max {objs.max()}  "
-                    f"({objs.size} labelled images, {objs.sum()} objects)",
+                    (
+                        f"min {objs.min()}  mean {objs.mean():.2f}  max {objs.max()}  "
+                        f"({objs.size} labelled images, {objs.sum()} objects)"
+                    ),
                 )
             )
         else:
@@ -123,8 +125,10 @@ class CheckReport:
             rows.append(
                 (
                     "depth (m)",
-                    f"min {self.depth_min:.3f}  max {self.depth_max:.3f}  "
-                    f"valid pixels {100 * np.mean(self.valid_fractions):.1f} %",
+                    (
+                        f"min {self.depth_min:.3f}  max {self.depth_max:.3f}  "
+                        f"valid pixels {100 * np.mean(self.valid_fractions):.1f} %"
+                    ),
                 )
             )
         rows.append(("problems", "none" if self.ok else str(len(self.problems))))
@@ -187,7 +191,9 @@ def _check_splits(report: CheckReport, dataset: WisdomDataset) -> None:
         shared = np.intersect1d(loaded["train"], loaded["test"])
         if shared.size:
             report.add(
-                "bad_indices", dataset.index_path("test"), f"{shared.size} images in train and test: {shared[:5].tolist()}"
+                "bad_indices",
+                dataset.index_path("test"),
+                f"{shared.size} images in train and test: {shared[:5].tolist()}",
             )
         unassigned = len(dataset.available - set(np.concatenate(list(loaded.values())).tolist()))
         if unassigned:
@@ -197,13 +203,19 @@ def _check_splits(report: CheckReport, dataset: WisdomDataset) -> None:
 def _check_wisdom(report: CheckReport, root: Path, depth_encoding: str | None, progress: bool) -> None:
     _, base = detect_layout(root)
     full = WisdomDataset(
-        root, split=None, depth_encoding=depth_encoding, load_amodal=True, load_color=(base / L.COLOR_DIR).is_dir()
+        root,
+        split=None,
+        depth_encoding=depth_encoding,
+        load_amodal=True,
+        load_color=(base / L.COLOR_DIR).is_dir(),
     )
     report.dataset += f" ({full.layout} layout)"
     report.num_images = len(full.available)
     _check_splits(report, full)
     if full.is_sdmr:
-        written = L.indices_in(root / L.DEPTH_DIR, (".png", ".npy")) | L.indices_in(root / L.DEPTH_NUMPY_DIR, (".npy",))
+        written = L.indices_in(root / L.DEPTH_DIR, (".png", ".npy")) | L.indices_in(
+            root / L.DEPTH_NUMPY_DIR, (".npy",)
+        )
         for index in sorted(written - full.available):
             report.add(
                 "incomplete_image",
@@ -222,7 +234,9 @@ def _check_wisdom(report: CheckReport, root: Path, depth_encoding: str | None, p
                 except DataError as err:
                     report.add_error(err)
         if len(copies) == 2 and copies[0][1].shape != copies[1][1].shape:
-            report.add("size_mismatch", copies[0][0], f"PNG depth {copies[0][1].shape} vs numpy {copies[1][1].shape}")
+            report.add(
+                "size_mismatch", copies[0][0], f"PNG depth {copies[0][1].shape} vs numpy {copies[1][1].shape}"
+            )
         try:
             sample = full.read(index)
         except DataError as err:
@@ -255,7 +269,11 @@ def check_dataset(
         if name in ("wisdom_sim", "wisdom_real"):
             _check_wisdom(report, root, depth_encoding, progress)
         else:
-            kwargs = {"depth_encoding": depth_encoding} if depth_encoding and name in ("folder", "coco_json") else {}
+            kwargs = (
+                {"depth_encoding": depth_encoding}
+                if depth_encoding and name in ("folder", "coco_json")
+                else {}
+            )
             _check_generic(report, open_dataset(name, root, **kwargs), progress)
     except DataError as err:  # the dataset cannot even be opened
         report.add_error(err)

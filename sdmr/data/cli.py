@@ -1,8 +1,8 @@
 """``sdmr-data``: check, describe and convert datasets from the shell.
 
-    sdmr-data check PATH [--dataset NAME] [--depth-encoding E]   # exit 1 if problems were found
-    sdmr-data info PATH [--dataset NAME]
-    sdmr-data to-coco PATH OUT.json [--split S] [--dataset NAME] [--depth-encoding E]
+sdmr-data check PATH [--dataset NAME] [--depth-encoding E]   # exit 1 if problems were found
+sdmr-data info PATH [--dataset NAME]
+sdmr-data to-coco PATH OUT.json [--split S] [--dataset NAME] [--depth-encoding E]
 """
 
 from __future__ import annotations
@@ -79,12 +79,18 @@ def cmd_to_coco(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sdmr-data", description="Check, describe and convert sdmr datasets.")
+    parser = argparse.ArgumentParser(
+        prog="sdmr-data", description="Check, describe and convert sdmr datasets."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--dataset", choices=DATASET_NAMES, help="dataset kind (default: detected from the folders)")
-        p.add_argument("--depth-encoding", choices=DEPTH_FILE_ENCODINGS, help="encoding of PNG/plain depth files")
+        p.add_argument(
+            "--dataset", choices=DATASET_NAMES, help="dataset kind (default: detected from the folders)"
+        )
+        p.add_argument(
+            "--depth-encoding", choices=DEPTH_FILE_ENCODINGS, help="encoding of PNG/plain depth files"
+        )
 
     check = sub.add_parser("check", help="validate every file; exit 1 if problems were found")
     check.add_argument("path")

@@ -80,20 +80,27 @@ def export_coco(
                 out_json,
                 "pass depth_file=lambda sample: (path, encoding), or export an sdmr dataset",
             )
-        depth_file = lambda sample: owner(sample["image_id"])  # noqa: E731
+
+        def depth_file(sample: Sample) -> tuple[Path, str]:
+            return owner(sample["image_id"])
+
     images, annotations = [], []
     for sample in tqdm(samples, desc="to-coco", unit="img", disable=not progress):
         instances = sample["instances"]
         if instances is None:
             raise DataError(
-                f"image {sample['image_id']} has no labels", out_json, "export a labelled dataset (COCO needs masks)"
+                f"image {sample['image_id']} has no labels",
+                out_json,
+                "export a labelled dataset (COCO needs masks)",
             )
         path, encoding = depth_file(sample)
         height, width = sample["depth"].shape
         images.append(
             {
                 "id": int(sample["image_id"]),
-                "file_name": Path(os.path.relpath(Path(path).resolve(), out_json.parent.resolve())).as_posix(),
+                "file_name": Path(
+                    os.path.relpath(Path(path).resolve(), out_json.parent.resolve())
+                ).as_posix(),
                 "height": int(height),
                 "width": int(width),
                 "depth_encoding": encoding,
@@ -112,11 +119,15 @@ def export_coco(
     return out_json
 
 
-def _decode_segmentation(segmentation: object, height: int, width: int, path: Path, ann_id: object) -> np.ndarray:
+def _decode_segmentation(
+    segmentation: object, height: int, width: int, path: Path, ann_id: object
+) -> np.ndarray:
     try:
         if isinstance(segmentation, list):  # polygons
             rle = mask_utils.merge(mask_utils.frPyObjects(segmentation, height, width))
-        elif isinstance(segmentation, dict) and isinstance(segmentation.get("counts"), list):  # uncompressed RLE
+        elif isinstance(segmentation, dict) and isinstance(
+            segmentation.get("counts"), list
+        ):  # uncompressed RLE
             rle = mask_utils.frPyObjects(segmentation, height, width)
         elif isinstance(segmentation, dict):
             rle = dict(segmentation)
@@ -148,15 +159,21 @@ class CocoJsonDataset(Sequence):
     ) -> None:
         self.json_path = Path(json_path)
         if self.json_path.is_dir():
-            raise DataError("expected a COCO JSON file, got a folder", self.json_path, "pass the path of the .json file")
+            raise DataError(
+                "expected a COCO JSON file, got a folder", self.json_path, "pass the path of the .json file"
+            )
         self.root = self.json_path.parent
         whole_dataset_split(split, self.json_path, "coco_json")
         self.image_root = Path(image_root) if image_root is not None else self.root
-        self.depth_encoding = None if depth_encoding is None else check_encoding(depth_encoding, self.json_path)
+        self.depth_encoding = (
+            None if depth_encoding is None else check_encoding(depth_encoding, self.json_path)
+        )
         data = read_json(self.json_path)
         for key in ("images", "annotations"):
             if not isinstance(data.get(key), list):
-                raise DataError(f"COCO JSON lacks a '{key}' list", self.json_path, "write a COCO instances file")
+                raise DataError(
+                    f"COCO JSON lacks a '{key}' list", self.json_path, "write a COCO instances file"
+                )
         self.images = sorted(data["images"], key=lambda image: image.get("id", -1))
         self.by_image: dict[int, list[dict]] = {}
         for annotation in data["annotations"]:
@@ -164,7 +181,11 @@ class CocoJsonDataset(Sequence):
         for position, image in enumerate(self.images):
             for key in ("id", "file_name"):
                 if key not in image:
-                    raise DataError(f"images[{position}] lacks '{key}'", self.json_path, "give every image id and file_name")
+                    raise DataError(
+                        f"images[{position}] lacks '{key}'",
+                        self.json_path,
+                        "give every image id and file_name",
+                    )
         self.positions = {int(image["id"]): k for k, image in enumerate(self.images)}
         if len(self.positions) != len(self.images):
             raise DataError("two images share an id", self.json_path, "give every image a distinct id")
@@ -200,8 +221,15 @@ class CocoJsonDataset(Sequence):
         depth = read_depth(path, encoding)
         height, width = depth.shape
         annotations = [a for a in self.by_image.get(int(image["id"]), []) if not a.get("iscrowd", 0)]
-        masks = [_decode_segmentation(a.get("segmentation"), height, width, self.json_path, a.get("id")) for a in annotations]
-        scores = [a["score"] for a in annotations] if annotations and all("score" in a for a in annotations) else None
+        masks = [
+            _decode_segmentation(a.get("segmentation"), height, width, self.json_path, a.get("id"))
+            for a in annotations
+        ]
+        scores = (
+            [a["score"] for a in annotations]
+            if annotations and all("score" in a for a in annotations)
+            else None
+        )
         instances = Instances(
             masks=np.stack(masks) if masks else np.zeros((0, height, width), bool),
             scores=None if scores is None else np.asarray(scores, dtype=np.float32),

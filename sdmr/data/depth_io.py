@@ -121,7 +121,9 @@ def _read_float_array(path: Path) -> np.ndarray:
     if isinstance(loaded, np.lib.npyio.NpzFile):
         with loaded:
             if "depth" not in loaded.files:
-                raise DataError(f"npz has no 'depth' array (has {loaded.files})", path, "save it as depth=...")
+                raise DataError(
+                    f"npz has no 'depth' array (has {loaded.files})", path, "save it as depth=..."
+                )
             loaded = loaded["depth"]
     if loaded.ndim == 3 and loaded.shape[-1] == 1:
         loaded = loaded[..., 0]  # WISDOM-Real's depth_ims_numpy stores H×W×1

@@ -29,7 +29,9 @@ def whole_dataset_split(split: str | None, root: Path, name: str) -> None:
         )
 
 
-def resolve_intrinsics(intrinsics: CameraIntrinsics | str | Path | None, root: Path) -> CameraIntrinsics | None:
+def resolve_intrinsics(
+    intrinsics: CameraIntrinsics | str | Path | None, root: Path
+) -> CameraIntrinsics | None:
     """An explicit camera, a path to an ``.intr``/JSON file, or ``root/camera_intrinsics.intr`` if present."""
     if isinstance(intrinsics, CameraIntrinsics):
         return intrinsics
@@ -55,8 +57,12 @@ class FolderDataset(Sequence):
             raise DataError("folder not found", self.root, "pass a folder that holds depth files")
         whole_dataset_split(split, self.root, "folder")
         self.depth_encoding = check_encoding(depth_encoding or "npy", self.root)
-        patterns = [pattern] if pattern else (["*.npy", "*.npz"] if self.depth_encoding == "npy" else ["*.png"])
-        self.files = sorted({p for pat in patterns for p in self.root.glob(pat) if p.is_file() and not p.name.startswith(".")})
+        patterns = (
+            [pattern] if pattern else (["*.npy", "*.npz"] if self.depth_encoding == "npy" else ["*.png"])
+        )
+        self.files = sorted(
+            {p for pat in patterns for p in self.root.glob(pat) if p.is_file() and not p.name.startswith(".")}
+        )
         if not self.files:
             hint = (
                 "for PNG depth pass depth_encoding='mm16' (16-bit millimetres) or 'wisdom8'"

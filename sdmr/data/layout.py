@@ -125,7 +125,9 @@ def read_label_png(path: Path) -> np.ndarray:
     """An instance-id image as a 2-D integer array (3-channel copies of one id image accepted)."""
     raw = _open_png(path)
     if raw.ndim == 3:
-        if raw.shape[2] >= 3 and not (np.array_equal(raw[..., 0], raw[..., 1]) and np.array_equal(raw[..., 0], raw[..., 2])):
+        if raw.shape[2] >= 3 and not (
+            np.array_equal(raw[..., 0], raw[..., 1]) and np.array_equal(raw[..., 0], raw[..., 2])
+        ):
             raise DataError(
                 "label image has different colour channels",
                 path,
@@ -159,7 +161,9 @@ def read_amodal(path: Path) -> np.ndarray:
         with np.load(path, allow_pickle=False) as data:
             packed, shape = data["masks"], tuple(int(s) for s in data["shape"])
     except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile) as err:
-        raise DataError(f"cannot read amodal masks ({err})", path, "the file is corrupt: regenerate it") from err
+        raise DataError(
+            f"cannot read amodal masks ({err})", path, "the file is corrupt: regenerate it"
+        ) from err
     count = int(np.prod(shape))
     if len(shape) != 3 or packed.size * 8 < count:
         raise DataError(f"amodal masks have a bad shape {shape}", path, "regenerate the image")

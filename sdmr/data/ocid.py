@@ -39,7 +39,9 @@ class OcidDataset(Sequence):
     ) -> None:
         self.root = Path(root)
         if not self.root.is_dir():
-            raise DataError("OCID folder not found", self.root, "pass an OCID sequence folder (with depth/, label/)")
+            raise DataError(
+                "OCID folder not found", self.root, "pass an OCID sequence folder (with depth/, label/)"
+            )
         whole_dataset_split(split, self.root, "ocid")
         depth_dirs = {p for p in self.root.rglob("depth") if p.is_dir()}
         self.frames = sorted({f for d in depth_dirs for f in d.glob("*.png")})
@@ -74,7 +76,9 @@ class OcidDataset(Sequence):
             label = read_label_png(label_path)
             if label.shape != depth.shape:
                 raise DataError(
-                    f"label is {label.shape} but depth is {depth.shape}", label_path, "re-copy the frame's files"
+                    f"label is {label.shape} but depth is {depth.shape}",
+                    label_path,
+                    "re-copy the frame's files",
                 )
             instances = Instances.from_label_image(label, background=OCID_BACKGROUND_LABELS)
         sample: Sample = {
@@ -88,6 +92,8 @@ class OcidDataset(Sequence):
             rgb_path = path.parent.parent / "rgb" / path.name
             color = _open_png(rgb_path)
             if color.ndim != 3 or color.shape[:2] != depth.shape or color.dtype.itemsize != 1:
-                raise DataError(f"colour image is {color.dtype} {color.shape}", rgb_path, "re-copy the frame's files")
+                raise DataError(
+                    f"colour image is {color.dtype} {color.shape}", rgb_path, "re-copy the frame's files"
+                )
             sample["color"] = color[..., :3].copy()
         return sample

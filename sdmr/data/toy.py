@@ -142,7 +142,9 @@ def make_toy_dataset(
         sample["image_id"] = index
         writer.write(index, sample, extra_meta={"generator": "toy", "seed": seed})
     order = np.random.default_rng(seed + 1).permutation(num_images)
-    num_test = int(round(num_images * test_fraction))
+    num_test = round(num_images * test_fraction)
     if test_fraction > 0 and num_images >= 2:
         num_test = min(max(num_test, 1), num_images - 1)
-    return writer.finalize(np.sort(order[num_test:]), np.sort(order[:num_test]), {"generator": "toy", "seed": seed})
+    return writer.finalize(
+        np.sort(order[num_test:]), np.sort(order[:num_test]), {"generator": "toy", "seed": seed}
+    )

@@ -72,9 +72,13 @@ class WisdomDataset(Sequence):
         self.root = Path(root)
         self.layout, self.base = detect_layout(self.root)
         if depth_source not in DEPTH_SOURCES:
-            raise DataError(f"unknown depth_source '{depth_source}'", fix=f"use one of {', '.join(DEPTH_SOURCES)}")
+            raise DataError(
+                f"unknown depth_source '{depth_source}'", fix=f"use one of {', '.join(DEPTH_SOURCES)}"
+            )
         self.depth_source = depth_source
-        self.manifest: dict | None = L.read_json(self.root / L.MANIFEST) if (self.root / L.MANIFEST).is_file() else None
+        self.manifest: dict | None = (
+            L.read_json(self.root / L.MANIFEST) if (self.root / L.MANIFEST).is_file() else None
+        )
         if depth_encoding is None and self.manifest is not None:
             depth_encoding = self.manifest.get("depth", {}).get("png_encoding")
         self.depth_encoding = check_encoding(depth_encoding or "wisdom8", self.root)
@@ -83,7 +87,9 @@ class WisdomDataset(Sequence):
         self.split = split
         self.available = self._available_images()
         self.indices = self._select(split, indices)
-        intr_path = next((p for p in (self.root / L.INTRINSICS_FILE, self.base / L.INTRINSICS_FILE) if p.is_file()), None)
+        intr_path = next(
+            (p for p in (self.root / L.INTRINSICS_FILE, self.base / L.INTRINSICS_FILE) if p.is_file()), None
+        )
         self.default_intrinsics = CameraIntrinsics.load(intr_path) if intr_path is not None else None
 
     # ------------------------------------------------------------------ indices
@@ -165,7 +171,9 @@ class WisdomDataset(Sequence):
         sample: Sample = {
             "depth": depth,
             "instances": self._instances(index, depth.shape, meta),
-            "intrinsics": CameraIntrinsics.from_dict(meta["intrinsics"]) if meta.get("intrinsics") else self.default_intrinsics,
+            "intrinsics": CameraIntrinsics.from_dict(meta["intrinsics"])
+            if meta.get("intrinsics")
+            else self.default_intrinsics,
             "image_id": index,
             "name": L.image_name(index),
         }
@@ -222,7 +230,9 @@ class WisdomDataset(Sequence):
         empty = np.flatnonzero(masks.reshape(count, -1).sum(axis=1) == 0)
         if empty.size:
             raise DataError(
-                f"instances {(empty + 1).tolist()} are listed but have no pixel", label_path, "regenerate the image"
+                f"instances {(empty + 1).tolist()} are listed but have no pixel",
+                label_path,
+                "regenerate the image",
             )
         amodal = None
         if self.load_amodal and meta.get("has_amodal"):
@@ -230,7 +240,9 @@ class WisdomDataset(Sequence):
             amodal = L.read_amodal(amodal_path)
             if amodal.shape != masks.shape:
                 raise DataError(
-                    f"amodal masks are {amodal.shape}, modal masks {masks.shape}", amodal_path, "regenerate the image"
+                    f"amodal masks are {amodal.shape}, modal masks {masks.shape}",
+                    amodal_path,
+                    "regenerate the image",
                 )
         ids = meta.get("object_ids")
         return Instances(masks=masks, amodal=amodal, object_ids=None if ids is None else np.asarray(ids))
@@ -248,7 +260,8 @@ class WisdomDataset(Sequence):
         if self.load_amodal:
             amodal_dir = self.base / "amodal_masks" / L.image_name(index)
             amodal_list = [
-                self._same_size(L.read_binary_png(amodal_dir / p.name), shape, amodal_dir / p.name) for p in channels
+                self._same_size(L.read_binary_png(amodal_dir / p.name), shape, amodal_dir / p.name)
+                for p in channels
             ]
             amodal = np.stack(amodal_list) if amodal_list else np.zeros((0, *shape), bool)
         ids = np.asarray([int(p.stem.split("_")[1]) for p in channels], dtype=np.int64)

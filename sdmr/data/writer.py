@@ -31,7 +31,9 @@ def _relocate(err: DataError, path: Path) -> DataError:
 class DatasetWriter:
     """Writes one image at a time into ``root`` in our layout (see DESIGN.md / the data README)."""
 
-    def __init__(self, root: str | Path, png_encoding: str = "wisdom8", write_numpy_depth: bool = True) -> None:
+    def __init__(
+        self, root: str | Path, png_encoding: str = "wisdom8", write_numpy_depth: bool = True
+    ) -> None:
         self.root = Path(root)
         if check_encoding(png_encoding, self.root) not in PNG_ENCODINGS:
             raise DataError(
@@ -80,7 +82,9 @@ class DatasetWriter:
     def _encode(self, index: int, sample: Sample, extra_meta: dict | None) -> dict[Path, bytes]:
         depth_path = self.path(L.DEPTH_DIR, index, ".png")
         if "depth" not in sample:
-            raise DataError("sample has no 'depth'", depth_path, "pass a dict with depth (float32 H×W metres)")
+            raise DataError(
+                "sample has no 'depth'", depth_path, "pass a dict with depth (float32 H×W metres)"
+            )
         depth = validate_depth(sample["depth"], depth_path)
         height, width = depth.shape
         try:
@@ -91,7 +95,13 @@ class DatasetWriter:
             files[self.path(L.DEPTH_NUMPY_DIR, index, ".npy")] = L.npy_bytes(depth)
 
         instances = sample.get("instances")
-        meta: dict = {"index": index, "height": height, "width": width, "num_instances": None, "object_ids": None}
+        meta: dict = {
+            "index": index,
+            "height": height,
+            "width": width,
+            "num_instances": None,
+            "object_ids": None,
+        }
         if instances is not None:
             modal_path = self.path(L.MODAL_DIR, index, ".png")
             if instances.image_size != (height, width):
@@ -184,7 +194,9 @@ class DatasetWriter:
                 "give every image to exactly one split",
             )
         if train.size + test.size == 0:
-            raise DataError("both splits are empty", self.root, "list the written images in train/test indices")
+            raise DataError(
+                "both splits are empty", self.root, "list the written images in train/test indices"
+            )
         missing = [int(i) for i in np.concatenate([train, test]) if not self.is_complete(int(i))]
         if missing:
             raise DataError(
@@ -192,7 +204,9 @@ class DatasetWriter:
                 self.meta_path(missing[0]),
                 "write those images (DatasetWriter.write) or drop them from the indices",
             )
-        metas = [L.read_json(self.meta_path(i)) for i in sorted(L.indices_in(self.root / L.META_DIR, (".json",)))]
+        metas = [
+            L.read_json(self.meta_path(i)) for i in sorted(L.indices_in(self.root / L.META_DIR, (".json",)))
+        ]
         sizes = {(m["height"], m["width"]) for m in metas}
         cameras = {json.dumps(m.get("intrinsics"), sort_keys=True) for m in metas}
         if len(cameras) == 1 and metas[0].get("intrinsics"):

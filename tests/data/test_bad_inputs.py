@@ -256,7 +256,9 @@ def test_non_bool_masks_say_how_to_fix() -> None:
 
 
 def _listing(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
 
 
 def test_failed_depth_write_leaves_no_file_and_keeps_the_old_one(tmp_path: Path) -> None:

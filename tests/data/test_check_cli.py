@@ -45,7 +45,11 @@ def test_broken_dataset_reports_every_kind_with_files(tmp_path: Path, capsys) ->
     np.save(root / L.DEPTH_NUMPY_DIR / "image_000001.npy", np.full((32, 48), np.nan, np.float32))
     (root / L.MODAL_DIR / "image_000002.png").unlink()
     Image.fromarray(np.full((32, 48), 7, np.uint8)).save(root / L.MODAL_DIR / "image_000003.png")
-    np.savez(root / L.AMODAL_DIR / "image_000004.npz", masks=np.packbits(np.ones(8, bool)), shape=np.array([1, 2, 4]))
+    np.savez(
+        root / L.AMODAL_DIR / "image_000004.npz",
+        masks=np.packbits(np.ones(8, bool)),
+        shape=np.array([1, 2, 4]),
+    )
     # depth copies of different sizes
     np.save(root / L.DEPTH_NUMPY_DIR / "image_000005.npy", np.full((30, 48), 0.8, np.float32))
     # an image whose meta never got written (interrupted job)
@@ -87,7 +91,9 @@ def test_raw_layout_overlapping_channels_and_empty_amodal(tmp_path: Path) -> Non
     for k, mask in enumerate((a, b)):
         Image.fromarray(mask).save(base / "modal_masks" / "image_000000" / f"channel_{k:03d}.png")
     Image.fromarray(a).save(base / "amodal_masks" / "image_000000" / "channel_000.png")
-    Image.fromarray(np.zeros((16, 16), np.uint8)).save(base / "amodal_masks" / "image_000000" / "channel_001.png")
+    Image.fromarray(np.zeros((16, 16), np.uint8)).save(
+        base / "amodal_masks" / "image_000000" / "channel_001.png"
+    )
     kinds = check_dataset(tmp_path, progress=False).by_kind()
     assert {"overlapping_masks", "empty_mask", "amodal_mismatch"} <= set(kinds)
 
@@ -119,10 +125,17 @@ def test_info_and_to_coco_console_script(tmp_path: Path) -> None:
     info = subprocess.run([*command, "info", str(root)], capture_output=True, text=True, check=True)
     assert "layout            training" in info.stdout and '"png_encoding": "wisdom8"' in info.stdout
     out = tmp_path / "test.json"
-    done = subprocess.run([*command, "to-coco", str(root), str(out), "--split", "test"], capture_output=True, text=True)
+    done = subprocess.run(
+        [*command, "to-coco", str(root), str(out), "--split", "test"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     coco = COCO(str(out))
     test = np.load(root / "test_indices.npy")
     assert sorted(coco.getImgIds()) == sorted(test.tolist())
-    bad = subprocess.run([*command, "info", str(tmp_path / "nope")], capture_output=True, text=True)
+    bad = subprocess.run(
+        [*command, "info", str(tmp_path / "nope")], capture_output=True, text=True, check=False
+    )
     assert bad.returncode == 2 and "Fix:" in bad.stderr and "nope" in bad.stderr

@@ -174,7 +174,14 @@ def test_intrinsics_intr_round_trip_and_foreign_keys(tmp_path: Path) -> None:
     data = json.loads((tmp_path / "cam.intr").read_text())
     assert data["_fx"] == 612.9 and data["_width"] == 640 and data["_frame"] == "primesense"
     assert CameraIntrinsics.load(tmp_path / "cam.intr") == camera
-    uois = {"img_width": 640, "img_height": 480, "fx": 612.937, "fy": 613.173, "x_offset": 322.549, "y_offset": 248.158}
+    uois = {
+        "img_width": 640,
+        "img_height": 480,
+        "fx": 612.937,
+        "fy": 613.173,
+        "x_offset": 322.549,
+        "y_offset": 248.158,
+    }
     loaded = CameraIntrinsics.from_dict(uois)
     assert (loaded.cx, loaded.cy, loaded.width) == (322.549, 248.158, 640)
     np.testing.assert_allclose(camera.K, [[612.9, 0, 322.5], [0, 613.2, 248.2], [0, 0, 1]])

@@ -64,7 +64,10 @@ def _ocid_tree(root: Path) -> list[np.ndarray]:
 def test_ocid_tree_reads_every_sequence(tmp_path: Path) -> None:
     labels = _ocid_tree(tmp_path)
     dataset = OcidDataset(tmp_path)
-    assert [s["name"] for s in dataset] == ["ARID20/table/top/seq01/result_x", "YCB10/floor/bottom/seq03/result_x"]
+    assert [s["name"] for s in dataset] == [
+        "ARID20/table/top/seq01/result_x",
+        "YCB10/floor/bottom/seq03/result_x",
+    ]
     for sample, label in zip(dataset, labels, strict=True):
         assert len(sample["instances"]) == len(np.unique(label[label >= 3]))
         assert not sample["instances"].masks[:, :2].any()  # label 1 (floor) is background
@@ -106,7 +109,9 @@ def test_coco_round_trip_with_pycocotools(tmp_path: Path) -> None:
         ann_ids = coco.getAnnIds(imgIds=[sample["image_id"]])
         anns = coco.loadAnns(ann_ids)
         assert len(anns) == len(sample["instances"])
-        for ann, mask, box in zip(anns, sample["instances"].masks, sample["instances"].boxes_xyxy(), strict=True):
+        for ann, mask, box in zip(
+            anns, sample["instances"].masks, sample["instances"].boxes_xyxy(), strict=True
+        ):
             np.testing.assert_array_equal(coco.annToMask(ann).astype(bool), mask)
             assert ann["area"] == mask.sum() and ann["iscrowd"] == 0 and ann["category_id"] == 1
             np.testing.assert_allclose(ann["bbox"], [box[0], box[1], box[2] - box[0], box[3] - box[1]])
@@ -125,7 +130,13 @@ def test_coco_import_of_foreign_json_with_image_root(tmp_path: Path) -> None:
     data = {
         "images": [{"id": 7, "file_name": "d0.png", "height": 20, "width": 30}],
         "annotations": [
-            {"id": 1, "image_id": 7, "category_id": 3, "iscrowd": 0, "segmentation": [[2, 2, 12, 2, 12, 10, 2, 10]]}
+            {
+                "id": 1,
+                "image_id": 7,
+                "category_id": 3,
+                "iscrowd": 0,
+                "segmentation": [[2, 2, 12, 2, 12, 10, 2, 10]],
+            }
         ],
         "categories": [{"id": 3, "name": "thing"}],
     }

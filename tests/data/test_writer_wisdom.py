@@ -12,7 +12,6 @@ from sdmr.data import layout as L
 from sdmr.data.depth_io import WISDOM_MAX_DEPTH, WISDOM_MIN_DEPTH
 from sdmr.data.errors import DataError
 from sdmr.data.instances import Instances
-from sdmr.data.intrinsics import CameraIntrinsics
 from sdmr.data.toy import make_toy_dataset, render_toy_scene
 from sdmr.data.wisdom import WisdomDataset
 from sdmr.data.writer import DatasetWriter
@@ -87,7 +86,12 @@ def test_many_instances_use_uint16_labels(tmp_path: Path) -> None:
     h, w = 20, 16
     masks = np.zeros((300, h, w), bool)
     masks.reshape(300, -1)[np.arange(300), np.arange(300)] = True
-    sample = {"depth": np.full((h, w), 0.8, np.float32), "instances": Instances(masks), "intrinsics": None, "image_id": 0}
+    sample = {
+        "depth": np.full((h, w), 0.8, np.float32),
+        "instances": Instances(masks),
+        "intrinsics": None,
+        "image_id": 0,
+    }
     writer = DatasetWriter(tmp_path / "big")
     writer.write(0, sample)
     assert np.asarray(Image.open(writer.path(L.MODAL_DIR, 0, ".png"))).dtype == np.uint16
@@ -127,7 +131,10 @@ def _write_raw_layout(root: Path, samples: list[dict], with_images_level: bool) 
     base = root / "images" if with_images_level else root
     for i, sample in enumerate(samples):
         write_depth(base / "depth_ims" / L.image_name(i, ".png"), sample["depth"], "wisdom8")
-        for kind, masks in (("modal_masks", sample["instances"].masks), ("amodal_masks", sample["instances"].amodal)):
+        for kind, masks in (
+            ("modal_masks", sample["instances"].masks),
+            ("amodal_masks", sample["instances"].amodal),
+        ):
             folder = base / kind / L.image_name(i)
             folder.mkdir(parents=True)
             for k, mask in enumerate(masks):
