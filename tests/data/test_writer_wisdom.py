@@ -216,3 +216,16 @@ def test_dataset_pickles_for_dataloader_workers(tmp_path: Path) -> None:
     assert clone[-1]["image_id"] == dataset.indices[-1]
     with pytest.raises(IndexError):
         dataset[len(dataset)]
+
+
+def test_image_without_objects_round_trips(tmp_path: Path) -> None:
+    empty = Instances(np.zeros((0, 12, 16), bool), amodal=np.zeros((0, 12, 16), bool))
+    writer = DatasetWriter(tmp_path / "e")
+    writer.write(
+        3,
+        {"depth": np.full((12, 16), 0.6, np.float32), "instances": empty, "intrinsics": None, "image_id": 3},
+    )
+    writer.finalize([], [3])
+    sample = WisdomDataset(tmp_path / "e", "test", load_amodal=True)[0]
+    assert sample["image_id"] == 3 and len(sample["instances"]) == 0
+    assert sample["instances"].amodal.shape == (0, 12, 16)
