@@ -167,7 +167,7 @@ def check_sample(report: CheckReport, sample: Sample, where: Path | None) -> Non
     if instances.amodal is not None:
         if (instances.masks & ~instances.amodal).any():
             report.add("amodal_mismatch", where, "modal mask pixels lie outside their amodal mask")
-        if (instances.amodal.reshape(len(instances), -1).sum(axis=1) == 0).any():
+        if (instances.amodal.sum(axis=(1, 2)) == 0).any():
             report.add("empty_mask", where, "an amodal mask is empty")
 
 

@@ -93,7 +93,7 @@ class Instances:
 
     def areas(self) -> np.ndarray:
         """Visible pixel count of each instance."""
-        return self.masks.reshape(len(self), -1).sum(axis=1)
+        return self.masks.sum(axis=(1, 2))  # (reshape(N, -1) fails for N = 0)
 
     def boxes_xyxy(self) -> np.ndarray:
         """Tight ``x0, y0, x1, y1`` boxes (x1, y1 exclusive) of the masks; zeros for empty masks."""

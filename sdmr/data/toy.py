@@ -107,7 +107,7 @@ def render_toy_scene(
     depth = np.minimum(nearest, t_plane)
     amodal = np.isfinite(stack)
     modal = (stack == nearest[None]) & (nearest < t_plane)[None] & amodal
-    keep = modal.reshape(len(hits), -1).sum(axis=1) >= MIN_VISIBLE_PIXELS
+    keep = modal.sum(axis=(1, 2)) >= MIN_VISIBLE_PIXELS
     depth = np.where(np.isfinite(depth), depth, 0.0).astype(np.float32)
     instances = Instances(masks=modal[keep], amodal=amodal[keep], object_ids=np.flatnonzero(keep) + 1)
     shade = (np.clip((1.3 - depth) * 200, 0, 255)).astype(np.uint8)

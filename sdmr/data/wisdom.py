@@ -227,7 +227,7 @@ class WisdomDataset(Sequence):
                 "regenerate the image (label ids must be 1..num_instances)",
             )
         masks = np.stack([label == k for k in range(1, count + 1)]) if count else np.zeros((0, *shape), bool)
-        empty = np.flatnonzero(masks.reshape(count, -1).sum(axis=1) == 0)
+        empty = np.flatnonzero(masks.sum(axis=(1, 2)) == 0)
         if empty.size:
             raise DataError(
                 f"instances {(empty + 1).tolist()} are listed but have no pixel",
@@ -266,6 +266,6 @@ class WisdomDataset(Sequence):
             amodal = np.stack(amodal_list) if amodal_list else np.zeros((0, *shape), bool)
         ids = np.asarray([int(p.stem.split("_")[1]) for p in channels], dtype=np.int64)
         stacked = np.stack(masks) if masks else np.zeros((0, *shape), bool)
-        keep = stacked.reshape(len(masks), -1).any(axis=1)  # fully occluded objects have empty channels
+        keep = stacked.any(axis=(1, 2))  # fully occluded objects have empty channels
         amodal_kept = None if amodal is None else amodal[keep]
         return Instances(masks=stacked[keep], amodal=amodal_kept, object_ids=ids[keep])

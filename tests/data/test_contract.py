@@ -213,3 +213,9 @@ def test_atomic_writes_replace_whole_files(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         atomic_save_npy(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object))  # pickles are refused
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sub", "x.npy"]
+
+
+def test_zero_instances_have_zero_areas_and_boxes() -> None:
+    empty = Instances.empty(6, 7)
+    assert empty.areas().shape == (0,) and empty.boxes_xyxy().shape == (0, 4)
+    assert empty.to_label_image().max() == 0
