@@ -66,12 +66,23 @@ class CocoEvaluation:
 
 def encode_masks(masks: np.ndarray) -> list[dict]:
     """COCO RLEs (counts as str, JSON-ready) of a bool ``N×H×W`` stack."""
+    return [rle for rle, _, _ in _encode_with_geometry(masks)]
+
+
+def _encode_with_geometry(masks: np.ndarray) -> list[tuple[dict, float, list[float]]]:
+    """RLE, area and box of each mask, from one pycocotools call per stack.
+
+    ``view(uint8)`` reinterprets the bools without a copy, so the only copy is the
+    column-major one RLE needs.
+    """
     if len(masks) == 0:
         return []
-    rles = mask_utils.encode(np.asfortranarray(np.transpose(masks, (1, 2, 0)).astype(np.uint8)))
+    rles = mask_utils.encode(np.asfortranarray(np.ascontiguousarray(masks).view(np.uint8).transpose(1, 2, 0)))
+    areas = mask_utils.area(rles)
+    boxes = mask_utils.toBbox(rles)
     for rle in rles:
         rle["counts"] = rle["counts"].decode("ascii")
-    return rles
+    return [(rle, float(a), [float(v) for v in box]) for rle, a, box in zip(rles, areas, boxes, strict=True)]
 
 
 def _pad_to(masks: np.ndarray, size: int) -> np.ndarray:
@@ -91,8 +102,8 @@ def _bin_filter(pred: Instances, bin_mask: np.ndarray | None, where: str) -> Ins
             fix="pass one bin mask per image with the depth image's size (or None)",
         )
     flat = pred.masks.reshape(len(pred), -1)
-    on_bin = flat.astype(np.float32) @ bin_mask.reshape(-1).astype(np.float32)
-    areas = np.maximum(flat.sum(axis=1), 1)
+    on_bin = np.count_nonzero(flat[:, bin_mask.reshape(-1)], axis=1)
+    areas = np.maximum(np.count_nonzero(flat, axis=1), 1)
     return pred.select(np.flatnonzero(on_bin / areas <= BIN_OVERLAP_LIMIT))
 
 
@@ -111,23 +122,19 @@ def coco_detections(
     records: list[dict] = []
     for image_id, pred in zip(image_ids, predictions, strict=True):
         masks = _pad_to(pred.masks, ORIGINAL_PAD_SIZE) if protocol == "original" else pred.masks
-        for rle, score in zip(encode_masks(masks), _scores(pred, protocol), strict=True):
-            records.append(_annotation(rle, int(image_id), score=float(score)))
+        records.extend(_annotations(masks, int(image_id), _scores(pred, protocol)))
     return records
 
 
-def _annotation(rle: dict, image_id: int, score: float | None = None) -> dict:
-    ann = {
-        "image_id": image_id,
-        "category_id": 1,
-        "segmentation": rle,
-        "area": float(mask_utils.area(rle)),
-        "bbox": [float(v) for v in mask_utils.toBbox(rle)],
-        "iscrowd": 0,
-    }
-    if score is not None:
-        ann["score"] = score
-    return ann
+def _annotations(masks: np.ndarray, image_id: int, scores: np.ndarray | None = None) -> list[dict]:
+    """COCO annotation records of one image's masks (detections when ``scores`` is given)."""
+    records = []
+    for k, (rle, area, box) in enumerate(_encode_with_geometry(masks)):
+        ann = {"image_id": image_id, "category_id": 1, "segmentation": rle, "area": area, "bbox": box, "iscrowd": 0}
+        if scores is not None:
+            ann["score"] = float(scores[k])
+        records.append(ann)
+    return records
 
 
 def check_prediction(pred: object, gt_size: tuple[int, int], where: str) -> None:
@@ -171,7 +178,7 @@ def image_coco_entries(
         pred = _bin_filter(pred, bin_mask, where)
     gt_masks = _pad_to(gt.masks, ORIGINAL_PAD_SIZE) if protocol == "original" else gt.masks
     image = {"id": int(image_id), "height": int(gt_masks.shape[1]), "width": int(gt_masks.shape[2])}
-    annotations = [_annotation(rle, int(image_id)) for rle in encode_masks(gt_masks)]
+    annotations = _annotations(gt_masks, int(image_id))
     return image, annotations, coco_detections([pred], [image_id], protocol)
 
 
@@ -214,7 +221,7 @@ def _resolve_backend(backend: str) -> str:
     return "faster"
 
 
-def _run_cocoeval(dataset: dict, detections: list[dict], backend: str, max_dets: int):  # noqa: ANN202
+def _run_cocoeval(dataset: dict, detections: list[dict], backend: str, max_dets: int):
     """Evaluate with one area range ("all") and one detection limit, as the original did."""
     if backend == "faster":
         from faster_coco_eval import COCO, COCOeval_faster as Evaluator

@@ -27,14 +27,23 @@ OVERLAP_KEYS = (
 )
 
 
-def _flat(masks: np.ndarray) -> np.ndarray:
-    n, h, w = masks.shape
-    return masks.reshape(n, h * w).astype(np.float32)
-
-
 def pairwise_intersections(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``|a_i ∩ b_j|`` for bool stacks ``N×H×W`` and ``M×H×W``, as an ``N×M`` float matrix."""
-    return _flat(a) @ _flat(b).T
+    """``|a_i ∩ b_j|`` for bool stacks ``N×H×W`` and ``M×H×W``, as an ``N×M`` float matrix.
+
+    Gathers the pixels of each mask of the smaller stack from the other stack: cost is
+    proportional to mask areas, and it avoids BLAS, whose threads stall badly when the
+    cores are busy (a float matmul measured 0.2 ms idle but up to 120 ms under load).
+    """
+    if len(a) > len(b):
+        return pairwise_intersections(b, a).T
+    n, m = len(a), len(b)
+    out = np.zeros((n, m))
+    if n == 0 or m == 0:
+        return out
+    b_flat = b.reshape(m, -1)
+    for i, mask in enumerate(a.reshape(n, -1)):
+        out[i] = np.count_nonzero(b_flat[:, mask], axis=1)
+    return out
 
 
 def pairwise_mask_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
