@@ -55,7 +55,8 @@ def by_hand(coco_module: str, evaluator_name: str) -> Callable:
 
     def run(scenes) -> float:
         if coco_module == "faster":
-            from faster_coco_eval import COCO, COCOeval_faster as Evaluator
+            from faster_coco_eval import COCO
+            from faster_coco_eval import COCOeval_faster as Evaluator
         else:
             from pycocotools.coco import COCO
             from pycocotools.cocoeval import COCOeval as Evaluator

@@ -84,7 +84,7 @@ def method_overrides(methods: list[str], assignments: list[str]) -> dict[str, li
     routed: dict[str, list[str]] = {m: [] for m in methods}
     for item in assignments:
         key = item.partition("=")[0].strip()
-        prefix, dot, rest = key.partition(".")
+        prefix, dot, _ = key.partition(".")
         if dot and prefix in routed:
             routed[prefix].append(item[len(prefix) + 1 :])
             continue
@@ -142,7 +142,7 @@ def process_image(position: int) -> dict:
     error = None
     try:
         pred = method.predict(sample)
-    except Exception as err:  # a broken method fails this image only
+    except Exception as err:  # noqa: BLE001 - a broken method fails this image only
         pred, error = None, f"{type(err).__name__}: {err}"
     t2 = time.perf_counter()
     bin_mask = sample.get("bin_mask") if protocol == "original" else None
@@ -150,7 +150,7 @@ def process_image(position: int) -> dict:
         try:  # checks the output's type and size before scoring it
             image, gt_anns, dets = image_coco_entries(position + 1, gt, pred, protocol, bin_mask, where)
             scores = overlap_boundary_metrics(gt, pred)
-        except Exception as err:
+        except Exception as err:  # noqa: BLE001 - a wrong output fails this image only
             pred, error = None, f"{type(err).__name__}: {err}"
     if pred is None:  # scored as "found nothing"
         empty = Instances.empty(*gt.image_size)

@@ -36,10 +36,10 @@ __all__ = [
     "COCO_METRIC_KEYS",
     "PROTOCOLS",
     "CocoEvaluation",
+    "check_prediction",
     "coco_detections",
     "coco_segm_evaluation",
     "coco_segm_metrics",
-    "check_prediction",
     "encode_masks",
     "evaluate_coco",
     "image_coco_entries",
@@ -224,7 +224,8 @@ def _resolve_backend(backend: str) -> str:
 def _run_cocoeval(dataset: dict, detections: list[dict], backend: str, max_dets: int):
     """Evaluate with one area range ("all") and one detection limit, as the original did."""
     if backend == "faster":
-        from faster_coco_eval import COCO, COCOeval_faster as Evaluator
+        from faster_coco_eval import COCO
+        from faster_coco_eval import COCOeval_faster as Evaluator
     else:
         from pycocotools.coco import COCO
         from pycocotools.cocoeval import COCOeval as Evaluator

@@ -59,17 +59,11 @@ def boundary_map(masks: np.ndarray) -> np.ndarray:
     A pixel is on the outline when it differs from its east, south or south-east neighbour;
     the last row/column compare along the border only, and the corner pixel is never set.
     """
-    seg = masks.astype(bool)
-    east = np.zeros_like(seg)
-    south = np.zeros_like(seg)
-    south_east = np.zeros_like(seg)
-    east[:, :, :-1] = seg[:, :, 1:]
-    south[:, :-1, :] = seg[:, 1:, :]
-    south_east[:, :-1, :-1] = seg[:, 1:, 1:]
-    outline = (seg ^ east) | (seg ^ south) | (seg ^ south_east)
-    outline[:, -1, :] = seg[:, -1, :] ^ east[:, -1, :]
-    outline[:, :, -1] = seg[:, :, -1] ^ south[:, :, -1]
-    outline[:, -1, -1] = False
+    seg = masks.astype(bool, copy=False)
+    outline = np.zeros_like(seg)
+    outline[:, :, :-1] = seg[:, :, :-1] ^ seg[:, :, 1:]  # east
+    outline[:, :-1, :] |= seg[:, :-1, :] ^ seg[:, 1:, :]  # south
+    outline[:, :-1, :-1] |= seg[:, :-1, :-1] ^ seg[:, 1:, 1:]  # south-east
     return outline
 
 
@@ -81,23 +75,28 @@ def disk(radius: int) -> np.ndarray:
 
 def boundary_tolerance(height: int, width: int) -> int:
     """Dilation radius in pixels: ``ceil(0.003 × image diagonal)`` (3 px at 640×480)."""
-    return int(math.ceil(BOUNDARY_TOLERANCE_FRACTION * math.hypot(height, width)))
+    return math.ceil(BOUNDARY_TOLERANCE_FRACTION * math.hypot(height, width))
 
 
-def _dilate(outlines: np.ndarray, radius: int) -> np.ndarray:
-    """Disk-dilate each outline, working only inside its bounding box plus the radius."""
-    out = np.zeros_like(outlines)
+def _hits_near(references: np.ndarray, outlines: np.ndarray, radius: int) -> int:
+    """Pixels of ``outlines[k]`` within ``radius`` (disk) of ``references[k]``, summed over k.
+
+    Dilates each reference only inside its bounding box plus the radius: no full-size
+    temporaries, so the cost follows the outline lengths, not the image size.
+    """
     footprint = disk(radius)
-    _, h, w = outlines.shape
-    for k, outline in enumerate(outlines):
-        rows = np.flatnonzero(outline.any(axis=1))
+    _, h, w = references.shape
+    hits = 0
+    for reference, outline in zip(references, outlines, strict=True):
+        rows = np.flatnonzero(reference.any(axis=1))
         if rows.size == 0:
             continue
-        cols = np.flatnonzero(outline.any(axis=0))
+        cols = np.flatnonzero(reference.any(axis=0))
         y0, y1 = max(rows[0] - radius, 0), min(rows[-1] + radius + 1, h)
         x0, x1 = max(cols[0] - radius, 0), min(cols[-1] + radius + 1, w)
-        out[k, y0:y1, x0:x1] = ndimage.binary_dilation(outline[y0:y1, x0:x1], structure=footprint)
-    return out
+        near = ndimage.binary_dilation(reference[y0:y1, x0:x1], structure=footprint)
+        hits += int(np.count_nonzero(outline[y0:y1, x0:x1] & near))
+    return hits
 
 
 def _empty_case(num_gt: int, num_pred: int) -> dict[str, float] | None:
@@ -161,10 +160,8 @@ def overlap_boundary_metrics(
 
     radius = boundary_tolerance(*gt.shape[1:]) if tolerance_px is None else int(tolerance_px)
     gt_outline, pred_outline = boundary_map(gt), boundary_map(pred)
-    gt_dilated = _dilate(gt_outline[rows], radius)
-    pred_dilated = _dilate(pred_outline[cols], radius)
-    boundary_hits_p = (pred_outline[cols] & gt_dilated).sum()
-    boundary_hits_r = (gt_outline[rows] & pred_dilated).sum()
+    boundary_hits_p = _hits_near(gt_outline[rows], pred_outline[cols], radius)
+    boundary_hits_r = _hits_near(pred_outline[cols], gt_outline[rows], radius)
     pred_outline_total, gt_outline_total = pred_outline.sum(), gt_outline.sum()
     boundary_p = boundary_hits_p / pred_outline_total if pred_outline_total else 0.0
     boundary_r = boundary_hits_r / gt_outline_total if gt_outline_total else 0.0

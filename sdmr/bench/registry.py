@@ -93,7 +93,7 @@ def discover_methods() -> dict[str, MethodSpec]:
 def _load(ep: EntryPoint) -> MethodSpec | None:
     try:
         cls = ep.load()
-    except Exception as err:  # any import-time error of third-party code
+    except Exception as err:  # noqa: BLE001 - any import-time error of third-party code
         warnings.warn(
             f"sdmr.methods plugin {ep.name!r} ({ep.value}) failed to load: {type(err).__name__}: {err}",
             PluginLoadWarning,

@@ -39,6 +39,12 @@ class Oracle(BaseMethod):
     summary = "ground truth echoed back (test plugin)"
     Params = OracleParams
 
+    def fit(self, train, cfg=None):
+        log = os.environ.get("SDMR_TEST_FIT_LOG")
+        if log:
+            with open(log, "w") as handle:
+                handle.write(" ".join(str(s["image_id"]) for s in train))
+
     def predict(self, sample):
         log = os.environ.get("SDMR_TEST_CALL_LOG")
         if log:

@@ -104,3 +104,26 @@ def test_refuses_to_write_into_a_foreign_folder(toy_dataset, tmp_path) -> None:
     (out / "notes.txt").write_text("someone else's")
     with pytest.raises(DataError, match="not an sdmr-bench run folder"):
         run_benchmark(config(toy_dataset, out, "connected_components"))
+
+
+def test_fit_split_is_passed_to_fit(plugins, toy_dataset, tmp_path, monkeypatch) -> None:
+    from sdmr.data.wisdom import WisdomDataset
+
+    log = tmp_path / "fit.txt"
+    monkeypatch.setenv("SDMR_TEST_FIT_LOG", str(log))
+    run_benchmark(BenchConfig(dataset=str(toy_dataset), output=str(tmp_path / "run"), methods=["oracle"],
+                              split="test", fit_split="train", show_progress=False, num_overlays=0))
+    fitted = sorted(int(i) for i in log.read_text().split())
+    assert fitted == sorted(int(i) for i in WisdomDataset(toy_dataset, split="train").indices)
+
+
+def test_original_protocol_pads_to_512(toy_dataset, tmp_path) -> None:
+    doc = run_benchmark(config(toy_dataset, tmp_path / "run", "connected_components", protocol="original",
+                               num_overlays=1))
+    detections = json.loads((tmp_path / "run" / "methods" / "connected_components" / "detections.json").read_text())
+    assert detections and all(d["segmentation"]["size"] == [512, 512] and d["score"] == 1.0 for d in detections)
+    standard = run_benchmark(config(toy_dataset, tmp_path / "std", "connected_components", num_overlays=0))
+    # padding does not move IoUs, and the toy bin masks never cover an object: same numbers
+    assert doc["methods"]["connected_components"]["AP"] == pytest.approx(
+        standard["methods"]["connected_components"]["AP"])
+    assert list((tmp_path / "run" / "overlays" / "connected_components").glob("best_01_*.png"))

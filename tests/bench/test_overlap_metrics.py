@@ -170,3 +170,27 @@ def test_matches_loop_reference_on_random_label_images() -> None:
         per_image.append(ours)
     mean = mean_overlap_metrics(per_image)
     assert mean["overlap_F"] == pytest.approx(np.mean([r["overlap_F"] for r in per_image]))
+
+
+def davis_seg2bmap(seg: np.ndarray) -> np.ndarray:
+    """DAVIS ``seg2bmap`` as published (same-size case), for one H×W mask."""
+    seg = seg.astype(bool)
+    e = np.zeros_like(seg)
+    s = np.zeros_like(seg)
+    se = np.zeros_like(seg)
+    e[:, :-1] = seg[:, 1:]
+    s[:-1, :] = seg[1:, :]
+    se[:-1, :-1] = seg[1:, 1:]
+    b = seg ^ e | seg ^ s | seg ^ se
+    b[-1, :] = seg[-1, :] ^ e[-1, :]
+    b[:, -1] = seg[:, -1] ^ s[:, -1]
+    b[-1, -1] = 0
+    return b
+
+
+def test_boundary_map_equals_davis_seg2bmap_including_borders() -> None:
+    rng = np.random.default_rng(5)
+    masks = rng.random((6, 23, 17)) > 0.6  # speckle touches every border
+    ours = boundary_map(masks)
+    for mask, outline in zip(masks, ours, strict=True):
+        np.testing.assert_array_equal(outline, davis_seg2bmap(mask))
