@@ -188,12 +188,10 @@ def _vhacd(vertices: np.ndarray, faces: np.ndarray) -> list[np.ndarray] | None:
 
 
 # ----------------------------------------------------------------------------- procedural shapes
-def _superquadric(rng: np.random.Generator, n: int = 24) -> tuple[np.ndarray, np.ndarray]:
+def _superquadric(e1: float, e2: float, a: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """A closed superellipsoid; exponents ≤ 2 keep it convex so its hull is exact for physics."""
     import trimesh
 
-    e1, e2 = rng.uniform(0.3, 1.6, size=2)
-    a = rng.uniform(0.4, 1.0, size=3)
     sphere = trimesh.creation.uv_sphere(radius=1.0, count=[n, n])
     v = sphere.vertices
     r = np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
@@ -234,7 +232,12 @@ def procedural_object(spec: ObjectSpec, seed: int) -> MeshObject:
         cyl = trimesh.creation.cylinder(radius=rng.uniform(0.15, 0.5), height=1.0, sections=24)
         pieces = [(cyl.vertices, cyl.faces)]
     elif kind == "superquadric":
-        pieces = [_superquadric(rng)]
+        e1, e2 = rng.uniform(0.3, 1.6, size=2)
+        a = rng.uniform(0.4, 1.0, size=3)
+        pieces = [_superquadric(e1, e2, a, 24)]
+        coarse = _superquadric(e1, e2, a, 10)[0]  # a ~100-vertex hull collides much faster than ~600
+        vertices, parts = _normalise(pieces[0][0], [coarse])
+        return MeshObject(spec, vertices, pieces[0][1].astype(np.int64), parts)
     elif kind == "convex_blob":
         pieces = [_convex_blob(rng)]
     elif kind == "nonconvex_blob":

@@ -18,6 +18,9 @@ from sdmr.sim.camera import CameraView
 from sdmr.sim.scene import Heap
 
 RENDER_BACKENDS = ("auto", "pyrender", "tiny")
+# Square viewports for amodal masks: an object alone is rendered only over its projected box,
+# a 64×64 read-back instead of the whole image (the read-back dominates with llvmpipe).
+TILE_SIZES = (32, 64, 128, 256)
 # OpenCV camera axes (y down, z forward) to OpenGL (y up, z backward).
 CV_TO_GL = np.diag([1.0, -1.0, -1.0, 1.0])
 Z_NEAR, Z_FAR = 0.05, 10.0
@@ -65,6 +68,7 @@ class PyrenderRenderer:
         self.light_node = self.scene.add(pyrender.DirectionalLight(intensity=3.0))
         self.static_node = None
         self.object_nodes: list = []
+        self._heap_objects: list = []
 
     def close(self) -> None:
         if self.renderer is not None:
@@ -82,6 +86,7 @@ class PyrenderRenderer:
         grey = pyrender.MetallicRoughnessMaterial(baseColorFactor=[0.55, 0.5, 0.45, 1.0])
         self.static_node = self.scene.add(pyrender.Mesh.from_trimesh(_box_mesh(heap), material=grey))
         self.object_nodes = []
+        self._heap_objects = list(heap.objects)
         for k, obj in enumerate(heap.objects):
             mesh = trimesh.Trimesh(obj.mesh.vertices * obj.scale, obj.mesh.faces, process=False)
             hue = np.random.default_rng([obj.object_id, k]).uniform(0.2, 0.9, size=3)
@@ -108,16 +113,57 @@ class PyrenderRenderer:
         colours.update({node: _label_colour(k) for k, node in enumerate(self.object_nodes, start=1)})
         seg, depth = self._seg(colours)
         labels = seg[..., 0].astype(np.int32) | (seg[..., 1].astype(np.int32) << 8)
-        masks = None
-        if amodal:
-            masks = np.zeros((len(self.object_nodes), self.height, self.width), dtype=bool)
-            for k, node in enumerate(self.object_nodes):
-                masks[k] = self._seg({node: _label_colour(k + 1)})[1] > 0
+        masks = self._amodal(view) if amodal else None
         rgb = None
         if color:
             rgb, _ = self.renderer.render(self.scene)
             rgb = np.ascontiguousarray(rgb[..., :3])
         return Rendering(depth, labels, masks, rgb)
+
+    def _amodal(self, view: CameraView, tiled: bool = True) -> np.ndarray:
+        """Each object rendered alone; inside a small viewport around its projected box when it fits."""
+        masks = np.zeros((len(self.object_nodes), self.height, self.width), dtype=bool)
+        jobs: dict[int, list] = {}
+        for k, node in enumerate(self.object_nodes):
+            box = self._projected_box(view, k) if tiled else (0, 0, self.width, self.height)
+            if box is None:
+                continue  # entirely outside the image: an empty mask
+            x0, y0, x1, y1 = box
+            size = next((t for t in TILE_SIZES if t >= max(x1 - x0, y1 - y0)), None)
+            jobs.setdefault(size or 0, []).append((k, node, x0, y0))
+        k_cam = view.intrinsics
+        try:
+            for size, items in sorted(jobs.items()):
+                full = size == 0
+                self.renderer.viewport_width = self.width if full else size
+                self.renderer.viewport_height = self.height if full else size
+                for k, node, x0, y0 in items:
+                    x0, y0 = (0, 0) if full else (x0, y0)
+                    self.camera.cx, self.camera.cy = k_cam.cx + 0.5 - x0, k_cam.cy + 0.5 - y0
+                    tile = self._seg({node: _label_colour(k + 1)})[1] > 0
+                    h, w = min(tile.shape[0], self.height - y0), min(tile.shape[1], self.width - x0)
+                    masks[k, y0 : y0 + h, x0 : x0 + w] = tile[:h, :w]
+        finally:
+            self.renderer.viewport_width, self.renderer.viewport_height = self.width, self.height
+            self.camera.cx, self.camera.cy = k_cam.cx + 0.5, k_cam.cy + 0.5
+        return masks
+
+    def _projected_box(self, view: CameraView, k: int) -> tuple[int, int, int, int] | None:
+        """Pixel box (x0, y0, x1, y1) holding object k's bounding-box corners, or None if unseen."""
+        obj = self._heap_objects[k]
+        lo, hi = obj.mesh.vertices.min(axis=0) * obj.scale, obj.mesh.vertices.max(axis=0) * obj.scale
+        corners = np.array([[x, y, z, 1.0] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+        cam = (np.linalg.inv(view.world_from_camera) @ obj.pose @ corners.T)[:3]
+        if np.any(cam[2] <= Z_NEAR):
+            return (0, 0, self.width, self.height)  # straddles the camera plane: render it whole
+        k_cam = view.intrinsics
+        u = k_cam.fx * cam[0] / cam[2] + k_cam.cx
+        v = k_cam.fy * cam[1] / cam[2] + k_cam.cy
+        x0, x1 = max(int(np.floor(u.min())) - 1, 0), min(int(np.ceil(u.max())) + 2, self.width)
+        y0, y1 = max(int(np.floor(v.min())) - 1, 0), min(int(np.ceil(v.max())) + 2, self.height)
+        if x0 >= x1 or y0 >= y1:
+            return None
+        return x0, y0, x1, y1
 
     def render_background(self, view: CameraView) -> np.ndarray:
         """Depth of the support geometry alone (tests: which pixels objects occlude)."""

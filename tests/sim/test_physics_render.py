@@ -84,7 +84,8 @@ def test_modal_masks_are_disjoint_visible_parts_of_amodal(renderer: PyrenderRend
     n = len(bin_heap.objects)
     cfg = camera_preset("paper", width=128, height=96)
     rng = np.random.default_rng(4)
-    for _ in range(3):
+    occluded = 0
+    for _ in range(6):
         view = sample_view(cfg, rng, np.zeros(3))
         out = renderer.render(view)
         assert out.amodal is not None and out.amodal.shape == (n, 96, 128)
@@ -92,7 +93,7 @@ def test_modal_masks_are_disjoint_visible_parts_of_amodal(renderer: PyrenderRend
         assert modal.sum() > 0
         assert not np.any(modal & ~out.amodal)  # modal ⊆ amodal
         assert np.all(modal.sum(axis=0) <= 1)  # disjoint
-        assert np.any(out.amodal.sum(axis=(1, 2)) > modal.sum(axis=(1, 2)))  # the heap occludes something
+        occluded += int((out.amodal.sum(axis=(1, 2)) - modal.sum(axis=(1, 2))).sum())
         background = renderer.render_background(view)
         in_front = (background == 0) & (out.depth > 0) | (out.depth < background - 1e-4)
         union = modal.any(axis=0)
@@ -101,6 +102,7 @@ def test_modal_masks_are_disjoint_visible_parts_of_amodal(renderer: PyrenderRend
         # labelled pixels are in front of the support, except contact rims within a millimetre
         behind = union & (background > 0) & (out.depth > background - 1e-3)
         assert behind.sum() < 0.05 * union.sum()
+    assert occluded > 0  # the heap hides parts of objects, so modal ≠ amodal was really exercised
 
 
 def test_sensor_noise_grows_with_distance_squared_and_drops_edges() -> None:
@@ -132,3 +134,21 @@ def test_tiny_renderer_matches_pyrender_pixel_for_pixel(bin_heap: Heap) -> None:
     assert (a.labels == b.labels).mean() > 0.999
     assert a.amodal is not None and b.amodal is not None
     assert (a.amodal != b.amodal).mean() < 1e-3
+
+
+def test_tiled_amodal_masks_equal_full_frame_renders(bin_heap: Heap) -> None:
+    r = PyrenderRenderer(256, 192)
+    try:
+        r.set_heap(bin_heap)
+        rng = np.random.default_rng(2)
+        cfg = camera_preset("sim2real", width=256, height=192)
+        differ = total = 0
+        for _ in range(4):
+            view = sample_view(cfg, rng, np.zeros(3))
+            r._set_camera(view)
+            tiled, full = r._amodal(view, tiled=True), r._amodal(view, tiled=False)
+            differ += int((tiled != full).sum())
+            total += int(full.sum())
+    finally:
+        r.close()
+    assert total > 1000 and differ <= total * 1e-4
