@@ -67,7 +67,7 @@ def write_run_tables(out: Path, document: dict) -> None:
     data = document["dataset"]
     header = ["method", *(label for _, label in RUN_COLUMNS)]
     rows = [[name, *(m[key] for key, _ in RUN_COLUMNS)] for name, m in document["methods"].items()]
-    title = f"{data['type']} `{Path(data['path']).name}` split {data['split']}, {data['num_images']} images"
+    title = f"{data['type']} `{Path(data['path']).name}` split {data['split'] or 'all'}, {data['num_images']} images"
     protocol = document["config"].get("protocol", "standard")
     atomic_write_text(out / "table.md", f"{title} (COCO protocol: {protocol})\n\n" + markdown_table(header, rows))
     atomic_write_text(out / "table.csv", _csv_text(["method", *CSV_KEYS],
