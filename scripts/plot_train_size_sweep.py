@@ -35,15 +35,20 @@ def collect(folders: list[Path]) -> dict[int, list[dict]]:
             try:
                 metrics = json.loads(path.read_text())
             except json.JSONDecodeError as err:
-                raise DataError(f"not valid JSON ({err})", path, "delete the broken run or re-run it") from err
+                raise DataError(
+                    f"not valid JSON ({err})", path, "delete the broken run or re-run it"
+                ) from err
             size = metrics.get("train_images") or metrics.get("train_size")
             if size is None or any(m not in metrics for m in METRICS):
                 print(f"skipping {path}: no training-set size or no validation metrics")
                 continue
             runs[int(size)].append({"path": str(path.parent), **{m: float(metrics[m]) for m in METRICS}})
     if not runs:
-        raise DataError("no metrics.json with val/AP and val/AR found", folders[0] if folders else None,
-                        "point the script at the run dirs of finished python -m sdmr.train runs")
+        raise DataError(
+            "no metrics.json with val/AP and val/AR found",
+            folders[0] if folders else None,
+            "point the script at the run dirs of finished python -m sdmr.train runs",
+        )
     return dict(sorted(runs.items()))
 
 
@@ -77,8 +82,14 @@ def write_plot(rows: list[dict], path: Path) -> None:
     sizes = [r["train_images"] for r in rows]
     for key, colour in (("AP", "tab:blue"), ("AR", "tab:orange")):
         ax.plot(sizes, [r[key] for r in rows], "o-", color=colour, label=f"ours {key}")
-        ax.plot(list(PAPER_FIG6), [v[key == "AR"] for v in PAPER_FIG6.values()], "x--", color=colour,
-                alpha=0.6, label=f"paper {key}")
+        ax.plot(
+            list(PAPER_FIG6),
+            [v[key == "AR"] for v in PAPER_FIG6.values()],
+            "x--",
+            color=colour,
+            alpha=0.6,
+            label=f"paper {key}",
+        )
     ax.set_xscale("log")
     ax.set_xlabel("synthetic training images")
     ax.set_ylabel("COCO mask AP / AR")
@@ -104,7 +115,9 @@ def main(argv: list[str] | None = None) -> int:
     write_csv(rows, args.out / "train_size_sweep.csv")
     write_plot(rows, args.out / "train_size_sweep.png")
     for row in rows:
-        print(f"{row['train_images']:>7} images  AP {row['AP']:.3f}  AR {row['AR']:.3f}  ({row['runs']} run(s))")
+        print(
+            f"{row['train_images']:>7} images  AP {row['AP']:.3f}  AR {row['AR']:.3f}  ({row['runs']} run(s))"
+        )
     return 0
 
 

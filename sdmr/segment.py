@@ -68,7 +68,9 @@ def input_files(inputs: Sequence[str], encoding: str) -> list[Path]:
     return files
 
 
-def segment_files(segmenter: Segmenter, files: Sequence[Path], encoding: str, out: Path, overwrite: bool = False) -> int:
+def segment_files(
+    segmenter: Segmenter, files: Sequence[Path], encoding: str, out: Path, overwrite: bool = False
+) -> int:
     """Segment every file into ``out``; returns the number of images processed (not skipped)."""
     done = 0
     for path in tqdm(files, desc="sdmr-segment", unit="img"):
@@ -92,7 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("checkpoint", help=".ckpt from python -m sdmr.train (or an export_model file)")
     parser.add_argument("inputs", nargs="+", help="depth files and/or folders of depth files")
     parser.add_argument(
-        "--depth-encoding", required=True, choices=DEPTH_FILE_ENCODINGS,
+        "--depth-encoding",
+        required=True,
+        choices=DEPTH_FILE_ENCODINGS,
         help="how the files store depth: mm16 (16-bit PNG millimetres), wisdom8 (original 8-bit PNG), npy (metres)",
     )
     parser.add_argument("--out", required=True, type=Path, help="output folder (labels/ and overlays/)")

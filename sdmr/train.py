@@ -34,9 +34,13 @@ def check_config(cfg: DictConfig) -> None:
         raise DataError("dataset folder not found", root, "pass an existing folder as data.root=DIR")
     ckpt = cfg.get("ckpt_path")
     if ckpt and not Path(ckpt).is_file():
-        raise DataError("checkpoint to resume from not found", ckpt, "pass ckpt_path=RUN_DIR/checkpoints/last.ckpt")
+        raise DataError(
+            "checkpoint to resume from not found", ckpt, "pass ckpt_path=RUN_DIR/checkpoints/last.ckpt"
+        )
     if "init_weights" in cfg.model and OmegaConf.is_missing(cfg.model, "init_weights"):
-        raise DataError("this model config needs initial weights", fix="add model.init_weights=/path/to/weights.pth")
+        raise DataError(
+            "this model config needs initial weights", fix="add model.init_weights=/path/to/weights.pth"
+        )
 
 
 def _instantiate_all(group: DictConfig | None) -> list[Any]:
@@ -67,7 +71,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         train_size=cfg.data.get("train_size"),
         train_images=len(datamodule.train_set) if datamodule.train_set is not None else None,
         best_model_path=getattr(checkpoint, "best_model_path", "") or "",
-        best_AP=float(checkpoint.best_model_score) if getattr(checkpoint, "best_model_score", None) is not None else None,
+        best_AP=float(checkpoint.best_model_score)
+        if getattr(checkpoint, "best_model_score", None) is not None
+        else None,
     )
     if trainer.is_global_zero:
         atomic_write_text(output_dir / METRICS_FILE, json.dumps(result, indent=2))

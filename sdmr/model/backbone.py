@@ -12,9 +12,9 @@ from functools import partial
 
 from torch import nn
 from torchvision.models.detection.backbone_utils import BackboneWithFPN
+from torchvision.models.resnet import Bottleneck, ResNet
 from torchvision.ops import FrozenBatchNorm2d
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
-from torchvision.models.resnet import Bottleneck, ResNet
 
 from sdmr.data.errors import DataError
 

@@ -30,7 +30,10 @@ class PadOnlyTransform(GeneralizedRCNNTransform):
 
     def __init__(self, image_mean: Sequence[float], image_std: Sequence[float], size_divisible: int = 32):
         super().__init__(
-            min_size=1, max_size=1, image_mean=list(image_mean), image_std=list(image_std),
+            min_size=1,
+            max_size=1,
+            image_mean=list(image_mean),
+            image_std=list(image_std),
             size_divisible=size_divisible,
         )
 

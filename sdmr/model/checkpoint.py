@@ -44,7 +44,8 @@ class ModelFile:
 def _torch_load(path: Path) -> Any:
     if not path.is_file():
         raise DataError(
-            "checkpoint file not found", path,
+            "checkpoint file not found",
+            path,
             "pass the path of a .ckpt from `python -m sdmr.train` (see its run dir's checkpoints/) "
             "or an exported .pt",
         )
@@ -53,14 +54,19 @@ def _torch_load(path: Path) -> Any:
     except pickle.UnpicklingError as err:
         detail = str(err).split("WeightsUnpickler error:")[-1].split("\n\nCheck the documentation")[0].strip()
         if "Unsupported global" not in detail:
-            raise DataError(f"cannot read checkpoint ({detail})", path, "the file is corrupt or not a torch file") from err
+            raise DataError(
+                f"cannot read checkpoint ({detail})", path, "the file is corrupt or not a torch file"
+            ) from err
         raise DataError(
-            f"checkpoint holds objects other than tensors and plain data ({detail})", path,
+            f"checkpoint holds objects other than tensors and plain data ({detail})",
+            path,
             "re-save it as a plain state_dict (torch.save(model.state_dict(), path)); "
             "arbitrary pickles are not loaded for security",
         ) from err
     except (RuntimeError, EOFError, OSError, ValueError) as err:
-        raise DataError(f"cannot read checkpoint ({err})", path, "the file is corrupt or not a torch file") from err
+        raise DataError(
+            f"cannot read checkpoint ({err})", path, "the file is corrupt or not a torch file"
+        ) from err
 
 
 def read_model_file(path: str | Path) -> ModelFile:
@@ -74,22 +80,30 @@ def read_model_file(path: str | Path) -> ModelFile:
     if "state_dict" in obj and isinstance(obj["state_dict"], dict):
         hparams = obj.get("hyper_parameters") or {}
         state = {
-            k[len(LIGHTNING_PREFIX):]: v for k, v in obj["state_dict"].items() if k.startswith(LIGHTNING_PREFIX)
+            k[len(LIGHTNING_PREFIX) :]: v
+            for k, v in obj["state_dict"].items()
+            if k.startswith(LIGHTNING_PREFIX)
         }
         return ModelFile(
-            path, state, hparams.get("model_kwargs"), hparams.get("input_encoding"),
+            path,
+            state,
+            hparams.get("model_kwargs"),
+            hparams.get("input_encoding"),
             {"global_step": obj.get("global_step"), "epoch": obj.get("epoch")},
         )
     if obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
         return ModelFile(path, obj)
     raise DataError(
-        f"unrecognised checkpoint layout (top-level keys: {sorted(obj)[:8]})", path,
+        f"unrecognised checkpoint layout (top-level keys: {sorted(obj)[:8]})",
+        path,
         "use a Lightning .ckpt from sdmr.train, a file from sdmr.model.checkpoint.export_model, or a "
         "torchvision state_dict",
     )
 
 
-def load_weights(model: nn.Module, path: str | Path, state_dict: dict[str, torch.Tensor] | None = None) -> list[str]:
+def load_weights(
+    model: nn.Module, path: str | Path, state_dict: dict[str, torch.Tensor] | None = None
+) -> list[str]:
     """Copy weights from ``path`` into ``model``; returns the predictor keys left freshly initialised.
 
     Only the class-count dependent predictor layers may differ in shape (a COCO checkpoint
@@ -100,24 +114,35 @@ def load_weights(model: nn.Module, path: str | Path, state_dict: dict[str, torch
     source = state_dict if state_dict is not None else read_model_file(path).state_dict
     target = model.state_dict()
     reinitialised = [
-        k for k, v in source.items()
+        k
+        for k, v in source.items()
         if k in target and k.startswith(PREDICTOR_PREFIXES) and v.shape != target[k].shape
     ]
     source = {k: v for k, v in source.items() if k not in reinitialised}
     mismatched = [
         f"{k}: file {tuple(v.shape)} vs model {tuple(target[k].shape)}"
-        for k, v in source.items() if k in target and v.shape != target[k].shape
+        for k, v in source.items()
+        if k in target and v.shape != target[k].shape
     ]
-    missing = [k for k in target if k not in source and k not in reinitialised and not k.endswith(_IGNORABLE_SUFFIXES)]
+    missing = [
+        k
+        for k in target
+        if k not in source and k not in reinitialised and not k.endswith(_IGNORABLE_SUFFIXES)
+    ]
     unexpected = [k for k in source if k not in target and not k.endswith(_IGNORABLE_SUFFIXES)]
     if mismatched or missing or unexpected:
         details = "; ".join(
             f"{name} ({len(keys)}): {', '.join(keys[:3])}{' …' if len(keys) > 3 else ''}"
-            for name, keys in (("shape mismatch", mismatched), ("missing", missing), ("unexpected", unexpected))
+            for name, keys in (
+                ("shape mismatch", mismatched),
+                ("missing", missing),
+                ("unexpected", unexpected),
+            )
             if keys
         )
         raise DataError(
-            f"checkpoint does not fit this model architecture — {details}", path,
+            f"checkpoint does not fit this model architecture — {details}",
+            path,
             "build the model with the checkpoint's settings (backbone_depth, norm, anchors; "
             "e.g. backbone_depth=50 norm=frozen_batch for torchvision COCO weights)",
         )
@@ -145,7 +170,8 @@ def build_from_file(path: str | Path) -> tuple[nn.Module, str, ModelFile]:
     model_file = read_model_file(path)
     if model_file.model_kwargs is None or model_file.input_encoding is None:
         raise DataError(
-            "checkpoint has no sdmr model settings (builder arguments / input encoding)", model_file.path,
+            "checkpoint has no sdmr model settings (builder arguments / input encoding)",
+            model_file.path,
             "use a .ckpt from `python -m sdmr.train` or an export_model file; for a bare torchvision "
             "state_dict build the model with build_sdmask_rcnn(...) and call load_weights(model, path)",
         )
@@ -153,7 +179,8 @@ def build_from_file(path: str | Path) -> tuple[nn.Module, str, ModelFile]:
         model = build_sdmask_rcnn(**model_file.model_kwargs)
     except TypeError as err:
         raise DataError(
-            f"checkpoint's model settings do not match this sdmr version ({err})", model_file.path,
+            f"checkpoint's model settings do not match this sdmr version ({err})",
+            model_file.path,
             "load it with the sdmr version that trained it",
         ) from err
     load_weights(model, model_file.path, model_file.state_dict)

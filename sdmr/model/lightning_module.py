@@ -155,5 +155,7 @@ class SDMaskRCNNModule(pl.LightningModule):
             return
         metrics = coco_segm_metrics(PackedInstancesList(gt), PackedInstancesList(pred))
         for key in VAL_METRICS:
-            self.log(f"val/{key}", float(metrics[key]), prog_bar=key == "AP", sync_dist=False, rank_zero_only=False)
+            self.log(
+                f"val/{key}", float(metrics[key]), prog_bar=key == "AP", sync_dist=False, rank_zero_only=False
+            )
         self._val_gt, self._val_pred = [], []

@@ -42,7 +42,9 @@ class SDMaskRCNNMethod(BaseMethod):
                     fix="pass checkpoint=PATH (a .ckpt from python -m sdmr.train), e.g. "
                     "sdmr-bench --method sdmr --param checkpoint=runs/x/checkpoints/last.ckpt",
                 )
-            self._segmenter = Segmenter(p.checkpoint, p.score_threshold, p.device, p.num_threads, p.max_detections)
+            self._segmenter = Segmenter(
+                p.checkpoint, p.score_threshold, p.device, p.num_threads, p.max_detections
+            )
         return self._segmenter
 
     def predict(self, sample: Sample) -> Instances:

@@ -63,5 +63,7 @@ def warmup_schedule(
     milestones = tuple(float(m) for m in milestones)
     return LambdaLR(
         optimizer,
-        lambda step: lr_factor(step, total_steps, warmup_iters, warmup_factor, kind, milestones, gamma, min_factor),
+        lambda step: lr_factor(
+            step, total_steps, warmup_iters, warmup_factor, kind, milestones, gamma, min_factor
+        ),
     )

@@ -28,7 +28,7 @@ def test_resnet35_has_3_4_1_3_bottlenecks_and_resnet50_params_minus_five_layer3_
     reference = resnet50()
     expected = _params(reference) - _params(reference.fc) - 5 * _params(reference.layer3[1])
     assert _params(body) == expected
-    assert list(model.backbone.fpn.inner_blocks[-1].parameters())[0].shape[1] == 2048
+    assert model.backbone.fpn.inner_blocks[-1][0].in_channels == 2048
 
 
 def test_group_norm_by_default_and_depth_by_argument():
@@ -59,7 +59,9 @@ def test_images_are_padded_never_resized(height, width):
     model = build_sdmask_rcnn().eval()
     images, _ = model.transform([torch.rand(3, height, width)])
     assert images.image_sizes == [(height, width)]
-    assert images.tensors.shape[-2] == -(-height // 32) * 32 and images.tensors.shape[-1] == -(-width // 32) * 32
+    assert (
+        images.tensors.shape[-2] == -(-height // 32) * 32 and images.tensors.shape[-1] == -(-width // 32) * 32
+    )
 
 
 def test_eval_output_masks_have_input_size():
@@ -78,19 +80,33 @@ def _target(n: int, size: int) -> dict[str, torch.Tensor]:
         x0, y0 = 8 + 36 * k, 20 + 10 * k
         masks[k, y0 : y0 + 30, x0 : x0 + 28] = 1
         boxes.append([x0, y0, x0 + 28, y0 + 30])
-    return {"boxes": torch.tensor(boxes, dtype=torch.float32), "labels": torch.ones(n, dtype=torch.int64), "masks": masks}
+    return {
+        "boxes": torch.tensor(boxes, dtype=torch.float32),
+        "labels": torch.ones(n, dtype=torch.int64),
+        "masks": masks,
+    }
 
 
 def test_forward_backward_on_128px_images_updates_every_stage():
     torch.manual_seed(0)
     model = build_sdmask_rcnn(anchor_sizes=(16, 32, 64, 128, 256), box_batch_size_per_image=32).train()
     losses = model([torch.rand(3, 128, 128), torch.rand(3, 128, 128)], [_target(3, 128), _target(2, 128)])
-    assert set(losses) == {"loss_classifier", "loss_box_reg", "loss_mask", "loss_objectness", "loss_rpn_box_reg"}
+    assert set(losses) == {
+        "loss_classifier",
+        "loss_box_reg",
+        "loss_mask",
+        "loss_objectness",
+        "loss_rpn_box_reg",
+    }
     loss = sum(losses.values())
     assert torch.isfinite(loss)
     loss.backward()
-    for name in ("backbone.body.conv1.weight", "backbone.body.layer3.0.conv2.weight", "rpn.head.conv.0.0.weight",
-                 "roi_heads.mask_predictor.mask_fcn_logits.weight"):
+    for name in (
+        "backbone.body.conv1.weight",
+        "backbone.body.layer3.0.conv2.weight",
+        "rpn.head.conv.0.0.weight",
+        "roi_heads.mask_predictor.mask_fcn_logits.weight",
+    ):
         grad = dict(model.named_parameters())[name].grad
         assert grad is not None and grad.abs().sum() > 0, name
 

@@ -33,8 +33,13 @@ def test_coco_state_dict_loads_into_resnet50_with_2_class_heads(coco_state_file)
         for p in ("weight", "bias")
     )
     state = model.state_dict()
-    for key in ("backbone.body.layer3.5.conv2.weight", "backbone.body.bn1.running_var", "rpn.head.cls_logits.weight",
-                "roi_heads.box_head.fc7.weight", "roi_heads.mask_head.0.0.weight"):
+    for key in (
+        "backbone.body.layer3.5.conv2.weight",
+        "backbone.body.bn1.running_var",
+        "rpn.head.cls_logits.weight",
+        "roi_heads.box_head.fc7.weight",
+        "roi_heads.mask_head.0.0.weight",
+    ):
         assert torch.equal(state[key], source[key]), key
     assert state["roi_heads.box_predictor.cls_score.weight"].shape == (2, 1024)
 

@@ -62,7 +62,16 @@ def test_segment_cli_writes_labels_and_overlays_and_resumes(exported_model, dept
     for i in range(2):
         write_depth(folder / f"frame_{i}.png", depth_image + 0.01 * i, "mm16")
     out = tmp_path / "out"
-    args = [str(exported_model), str(folder), "--depth-encoding", "mm16", "--out", str(out), "--score-threshold", "0"]
+    args = [
+        str(exported_model),
+        str(folder),
+        "--depth-encoding",
+        "mm16",
+        "--out",
+        str(out),
+        "--score-threshold",
+        "0",
+    ]
     assert main(args) == 0
     for i in range(2):
         label = np.asarray(Image.open(out / "labels" / f"frame_{i}.png"))
@@ -76,9 +85,22 @@ def test_segment_cli_writes_labels_and_overlays_and_resumes(exported_model, dept
 def test_segment_cli_reports_missing_checkpoint_and_input(tmp_path, depth_image):
     write_depth(tmp_path / "d.npy", depth_image, "npy")
     proc = subprocess.run(
-        [sys.executable, "-m", "sdmr.segment", str(tmp_path / "missing.ckpt"), str(tmp_path / "d.npy"),
-         "--depth-encoding", "npy", "--out", str(tmp_path / "o")],
-        capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "sdmr.segment",
+            str(tmp_path / "missing.ckpt"),
+            str(tmp_path / "d.npy"),
+            "--depth-encoding",
+            "npy",
+            "--out",
+            str(tmp_path / "o"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
-    assert proc.returncode == 2 and "missing.ckpt" in proc.stdout and "checkpoint file not found" in proc.stdout
+    assert (
+        proc.returncode == 2 and "missing.ckpt" in proc.stdout and "checkpoint file not found" in proc.stdout
+    )
     assert main(["x.ckpt", str(tmp_path / "nothing"), "--depth-encoding", "npy", "--out", str(tmp_path)]) == 2

@@ -41,9 +41,16 @@ def test_paper_and_cpu_small_settings(tmp_path):
     assert list(small.model.model_kwargs.anchor_sizes) == [16, 32, 64, 128, 256]
 
 
-@pytest.mark.parametrize("group,option", [
-    ("model", "resnet50"), ("model", "coco_finetune"), ("trainer", "ddp"), ("trainer", "gpu"), ("logger", "none"),
-])
+@pytest.mark.parametrize(
+    "group,option",
+    [
+        ("model", "resnet50"),
+        ("model", "coco_finetune"),
+        ("trainer", "ddp"),
+        ("trainer", "gpu"),
+        ("logger", "none"),
+    ],
+)
 def test_group_options_compose(group, option, tmp_path):
     cfg = _compose([f"{group}={option}", f"data.root={tmp_path}", f"paths.output_dir={tmp_path}"])
     if option == "resnet50":

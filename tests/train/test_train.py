@@ -25,8 +25,16 @@ def _steps_logged(run: Path) -> list[int]:
 
 def test_cli_trains_writes_safe_checkpoint_and_resumes_exactly(toy_root, tmp_path, train_cli, fast):
     first = tmp_path / "first"
-    proc = train_cli(["experiment=cpu_small", f"data.root={toy_root}", "trainer.max_steps=3",
-                      "trainer.log_every_n_steps=1", f"hydra.run.dir={first}", *fast])
+    proc = train_cli(
+        [
+            "experiment=cpu_small",
+            f"data.root={toy_root}",
+            "trainer.max_steps=3",
+            "trainer.log_every_n_steps=1",
+            f"hydra.run.dir={first}",
+            *fast,
+        ]
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     ckpt = first / "checkpoints" / "last.ckpt"
     state = torch.load(ckpt, map_location="cpu", weights_only=True)
@@ -38,8 +46,17 @@ def test_cli_trains_writes_safe_checkpoint_and_resumes_exactly(toy_root, tmp_pat
     assert all(torch.isfinite(torch.tensor(metrics[k])) for k in ("train/loss", "train/loss_mask"))
 
     second = tmp_path / "second"
-    proc = train_cli(["experiment=cpu_small", f"data.root={toy_root}", "trainer.max_steps=5",
-                      "trainer.log_every_n_steps=1", f"hydra.run.dir={second}", f"ckpt_path={ckpt}", *fast])
+    proc = train_cli(
+        [
+            "experiment=cpu_small",
+            f"data.root={toy_root}",
+            "trainer.max_steps=5",
+            "trainer.log_every_n_steps=1",
+            f"hydra.run.dir={second}",
+            f"ckpt_path={ckpt}",
+            *fast,
+        ]
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads((second / "metrics.json").read_text())["global_step"] == 5
     assert _steps_logged(second) == [3, 4]  # continued, not restarted (CSV steps are 0-based)
@@ -55,10 +72,17 @@ def test_cli_trains_writes_safe_checkpoint_and_resumes_exactly(toy_root, tmp_pat
 
 def test_validation_logs_coco_ap_and_keeps_the_best_checkpoint(toy_root, tmp_path, fast):
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=[
-            "experiment=cpu_small", f"data.root={toy_root}", f"paths.output_dir={tmp_path}",
-            "trainer.max_steps=2", "trainer.val_check_interval=2", *fast,
-        ])
+        cfg = compose(
+            config_name="train",
+            overrides=[
+                "experiment=cpu_small",
+                f"data.root={toy_root}",
+                f"paths.output_dir={tmp_path}",
+                "trainer.max_steps=2",
+                "trainer.val_check_interval=2",
+                *fast,
+            ],
+        )
     result = train(cfg)
     for key in ("val/AP", "val/AP50", "val/AP75", "val/AR"):
         assert 0.0 <= result[key] <= 1.0
@@ -68,9 +92,20 @@ def test_validation_logs_coco_ap_and_keeps_the_best_checkpoint(toy_root, tmp_pat
 
 def test_ddp_on_two_cpu_processes_runs_steps_and_validation(toy_root, tmp_path, train_cli, fast):
     run = tmp_path / "ddp"
-    proc = train_cli(["experiment=cpu_small", f"data.root={toy_root}", "trainer=ddp", "trainer.accelerator=cpu",
-                      "trainer.devices=2", "trainer.precision=32-true", "trainer.max_steps=2",
-                      "trainer.val_check_interval=2", f"hydra.run.dir={run}", *fast])
+    proc = train_cli(
+        [
+            "experiment=cpu_small",
+            f"data.root={toy_root}",
+            "trainer=ddp",
+            "trainer.accelerator=cpu",
+            "trainer.devices=2",
+            "trainer.precision=32-true",
+            "trainer.max_steps=2",
+            "trainer.val_check_interval=2",
+            f"hydra.run.dir={run}",
+            *fast,
+        ]
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["global_step"] == 2 and 0.0 <= metrics["val/AP"] <= 1.0
@@ -79,13 +114,27 @@ def test_ddp_on_two_cpu_processes_runs_steps_and_validation(toy_root, tmp_path, 
 
 def test_hydra_multirun_size_sweep_and_plot(toy_root, tmp_path, train_cli, fast, repo):
     sweep = tmp_path / "sweep"
-    proc = train_cli(["-m", "experiment=cpu_small", f"data.root={toy_root}", "data.train_size=2,4",
-                      "trainer.max_steps=1", "trainer.val_check_interval=1", f"hydra.sweep.dir={sweep}", *fast])
+    proc = train_cli(
+        [
+            "-m",
+            "experiment=cpu_small",
+            f"data.root={toy_root}",
+            "data.train_size=2,4",
+            "trainer.max_steps=1",
+            "trainer.val_check_interval=1",
+            f"hydra.sweep.dir={sweep}",
+            *fast,
+        ]
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert sorted(json.loads(p.read_text())["train_images"] for p in sweep.rglob("metrics.json")) == [2, 4]
     out = tmp_path / "plot"
-    plot = subprocess.run([sys.executable, str(repo / "scripts" / "plot_train_size_sweep.py"), str(sweep),
-                           "--out", str(out)], capture_output=True, text=True, check=False)
+    plot = subprocess.run(
+        [sys.executable, str(repo / "scripts" / "plot_train_size_sweep.py"), str(sweep), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert plot.returncode == 0, plot.stdout + plot.stderr
     with open(out / "train_size_sweep.csv") as handle:
         rows = list(csv.DictReader(handle))
