@@ -4,7 +4,8 @@ Every pipeline starts from the same bool masks (what a method returns) and ends 
 AP/AR, so mask → RLE encoding is inside every timing. The peer is what a user writes by
 hand with pycocotools: encode, ``loadRes``, ``COCOeval`` with its default parameters
 (4 area ranges × 3 detection limits), ``summarize``. Ours evaluates the one area range and
-one detection limit the paper reports. Each pipeline runs ``--repeats`` times; the fastest
+one detection limit the paper reports; ``backend="sdmr"`` is our numpy matcher working on the
+masks directly (no RLE encoding). Each pipeline runs ``--repeats`` times; the fastest
 run counts (the machine may be shared). Ratios are peer time / pipeline time (> 1 = faster).
 
     python benchmarks/eval_speed.py [--images 1000] [--gt 10] [--pred 20] [--size 128] [--repeats 3]
@@ -111,7 +112,7 @@ def main() -> None:
     args = parser.parse_args()
     scenes = make_scenes(np.random.default_rng(args.seed), args.images, args.gt, args.pred, args.size)
     pipelines = [by_hand("pycocotools", "pycocotools by hand (peer)"), by_hand("faster", "faster-coco-eval by hand"),
-                 ours_coco("pycocotools"), ours_coco("faster"), ours_overlap]
+                 ours_coco("pycocotools"), ours_coco("faster"), ours_coco("sdmr"), ours_overlap]
     print(f"{args.images} images, {args.gt} GT + {args.pred} predictions each, {args.size}×{args.size}, "
           f"best of {args.repeats}")
     peer = None

@@ -3,7 +3,8 @@
 Why pycocotools rather than our own matcher: every paper number (Table I, WISDOM-Real) came
 out of ``COCOeval`` with ``useCats = False``, so we feed it exactly and read the same arrays
 ``summarize()`` reads. ``backend="faster"`` runs the C++ port (faster-coco-eval) on the same
-input; the tests check both give identical numbers.
+input, and ``backend="sdmr"`` our numpy re-implementation of the same matching
+(``coco_native``, no RLE encoding needed); the tests check all three give identical numbers.
 
 ``protocol="original"`` reproduces ``sd_maskrcnn/coco_benchmark.py``: every score is set to 1.0
 (the stable sort then ranks predictions in the order the method returned them), masks are
@@ -21,12 +22,13 @@ from dataclasses import dataclass
 import numpy as np
 from pycocotools import mask as mask_utils
 
+from sdmr.bench.coco_native import IOU_THRESHOLDS, RECALL_THRESHOLDS, accumulate, match_image
 from sdmr.bench.overlap import overlap_boundary_metrics, pairwise_mask_iou
 from sdmr.data.errors import DataError
 from sdmr.data.instances import Instances
 
 PROTOCOLS = ("standard", "original")
-BACKENDS = ("auto", "pycocotools", "faster")
+BACKENDS = ("auto", "pycocotools", "faster", "sdmr")
 ORIGINAL_PAD_SIZE = 512
 BIN_OVERLAP_LIMIT = 0.5
 COCO_METRIC_KEYS = ("AP", "AP50", "AP75", "AR")
@@ -137,7 +139,7 @@ def _annotations(masks: np.ndarray, image_id: int, scores: np.ndarray | None = N
     return records
 
 
-def check_prediction(pred: object, gt_size: tuple[int, int], where: str) -> None:
+def check_prediction(pred: object, gt_size: tuple[int, int], where: str) -> Instances:
     """A method's output must be `Instances` at the image's size; say so when it is not."""
     if not isinstance(pred, Instances):
         raise DataError(
@@ -150,6 +152,24 @@ def check_prediction(pred: object, gt_size: tuple[int, int], where: str) -> None
             f"ground truth is {gt_size[0]}×{gt_size[1]}",
             fix="predict masks at the input depth image's size (resize them back before returning)",
         )
+    return pred
+
+
+def _checked_pair(
+    gt: Instances | None, pred: object, protocol: str, bin_mask: np.ndarray | None, where: str
+) -> tuple[Instances, Instances]:
+    """Validate one image's pair and apply the bin filter (the original protocol's)."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; choose one of {PROTOCOLS}")
+    if gt is None:
+        raise DataError(
+            f"{where} has no ground-truth instances, so it cannot be scored",
+            fix="evaluate a labelled split (modal_segmasks/ or label/ present)",
+        )
+    pred = check_prediction(pred, gt.image_size, where)
+    if bin_mask is not None:
+        pred = _bin_filter(pred, bin_mask, where)
+    return gt, pred
 
 
 def image_coco_entries(
@@ -165,21 +185,21 @@ def image_coco_entries(
     Split out so the harness can store them per image (as RLE, a few hundred bytes) and
     evaluate the whole set at the end without keeping any mask in memory.
     """
-    where = where or f"image {image_id}"
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"unknown protocol {protocol!r}; choose one of {PROTOCOLS}")
-    if gt is None:
-        raise DataError(
-            f"{where} has no ground-truth instances, so it cannot be scored",
-            fix="evaluate a labelled split (modal_segmasks/ or label/ present)",
-        )
-    check_prediction(pred, gt.image_size, where)
-    if bin_mask is not None:
-        pred = _bin_filter(pred, bin_mask, where)
+    gt, pred = _checked_pair(gt, pred, protocol, bin_mask, where or f"image {image_id}")
     gt_masks = _pad_to(gt.masks, ORIGINAL_PAD_SIZE) if protocol == "original" else gt.masks
     image = {"id": int(image_id), "height": int(gt_masks.shape[1]), "width": int(gt_masks.shape[2])}
     annotations = _annotations(gt_masks, int(image_id))
     return image, annotations, coco_detections([pred], [image_id], protocol)
+
+
+def _check_lengths(ground_truth: Sequence, predictions: Sequence, bin_masks: Sequence | None) -> None:
+    if len(ground_truth) != len(predictions):
+        raise DataError(
+            f"{len(ground_truth)} ground-truth images but {len(predictions)} predictions",
+            fix="pass one Instances per image to both sequences, in the same order",
+        )
+    if bin_masks is not None and len(bin_masks) != len(ground_truth):
+        raise DataError(f"{len(bin_masks)} bin masks for {len(ground_truth)} images")
 
 
 def _coco_inputs(
@@ -188,13 +208,7 @@ def _coco_inputs(
     protocol: str,
     bin_masks: Sequence[np.ndarray | None] | None,
 ) -> tuple[list[dict], list[dict], list[dict]]:
-    if len(ground_truth) != len(predictions):
-        raise DataError(
-            f"{len(ground_truth)} ground-truth images but {len(predictions)} predictions",
-            fix="pass one Instances per image to both sequences, in the same order",
-        )
-    if bin_masks is not None and len(bin_masks) != len(ground_truth):
-        raise DataError(f"{len(bin_masks)} bin masks for {len(ground_truth)} images")
+    _check_lengths(ground_truth, predictions, bin_masks)
     images, annotations, detections = [], [], []
     for index, (gt, pred) in enumerate(zip(ground_truth, predictions, strict=True)):
         bin_mask = None if bin_masks is None else bin_masks[index]
@@ -208,7 +222,7 @@ def _coco_inputs(
 def _resolve_backend(backend: str) -> str:
     if backend not in BACKENDS:
         raise ValueError(f"unknown COCO backend {backend!r}; choose one of {BACKENDS}")
-    if backend == "pycocotools":
+    if backend in ("pycocotools", "sdmr"):
         return backend
     try:
         import faster_coco_eval  # noqa: F401
@@ -263,28 +277,77 @@ def evaluate_coco(
 ) -> CocoEvaluation:
     """Class-agnostic segm evaluation of COCO records (as made by :func:`image_coco_entries`)."""
     backend = _resolve_backend(backend)
+    if backend == "sdmr":
+        return _native_from_records(images, annotations, detections, max_dets)
     # fresh ids from 1: COCOeval uses id 0 for "unmatched"
     annotations = [{**ann, "id": k} for k, ann in enumerate(annotations, start=1)]
     detections = [{**det, "id": k} for k, det in enumerate(detections, start=1)]
     dataset = {"images": images, "annotations": annotations, "categories": [{"id": 1, "name": "object"}]}
     evaluator = _run_cocoeval(dataset, detections, backend, max_dets)
-    precision = np.asarray(evaluator.eval["precision"])[:, :, 0, 0, -1]
-    recall = np.asarray(evaluator.eval["recall"])[:, 0, 0, -1]
-    iou_thresholds = np.asarray(evaluator.params.iouThrs)
+    return _summary(
+        np.asarray(evaluator.eval["precision"])[:, :, 0, 0, -1],
+        np.asarray(evaluator.eval["recall"])[:, 0, 0, -1],
+        np.asarray(evaluator.params.iouThrs),
+        np.asarray(evaluator.params.recThrs),
+        backend,
+    )
+
+
+def _summary(
+    precision: np.ndarray, recall: np.ndarray, iou_thresholds: np.ndarray, recall_thresholds: np.ndarray,
+    backend: str,
+) -> CocoEvaluation:
+    """The numbers ``COCOeval.summarize`` prints, from its precision/recall arrays."""
     metrics = {
         "AP": _mean_defined(precision),
         "AP50": _mean_defined(precision[np.isclose(iou_thresholds, 0.5)]),
         "AP75": _mean_defined(precision[np.isclose(iou_thresholds, 0.75)]),
         "AR": _mean_defined(recall),
     }
-    return CocoEvaluation(
-        metrics=metrics,
-        precision=precision,
-        recall=recall,
-        iou_thresholds=iou_thresholds,
-        recall_thresholds=np.asarray(evaluator.params.recThrs),
-        backend=backend,
-    )
+    return CocoEvaluation(metrics, precision, recall, iou_thresholds, recall_thresholds, backend)
+
+
+def _native_from_records(
+    images: list[dict], annotations: list[dict], detections: list[dict], max_dets: int
+) -> CocoEvaluation:
+    """Native matching of stored RLE records: IoUs from pycocotools' RLE arithmetic."""
+    gts: dict[int, list[dict]] = {}
+    dts: dict[int, list[dict]] = {}
+    for ann in annotations:
+        gts.setdefault(ann["image_id"], []).append(ann["segmentation"])
+    for det in detections:
+        dts.setdefault(det["image_id"], []).append(det)
+    matches = []
+    for image in sorted(images, key=lambda im: im["id"]):  # COCOeval sorts image ids
+        gt, dt = gts.get(image["id"], []), dts.get(image["id"], [])
+        if not gt and not dt:
+            continue
+        ious = mask_utils.iou([d["segmentation"] for d in dt], gt, [0] * len(gt)) if gt and dt else None
+        ious = np.zeros((len(dt), len(gt))) if ious is None or len(ious) == 0 else np.asarray(ious)
+        matches.append(match_image(ious, [d["score"] for d in dt], len(gt), max_dets))
+    precision, recall = accumulate(matches)
+    return _summary(precision, recall, IOU_THRESHOLDS, RECALL_THRESHOLDS, "sdmr")
+
+
+def _native_from_instances(
+    ground_truth: Sequence[Instances | None],
+    predictions: Sequence[Instances],
+    protocol: str,
+    bin_masks: Sequence[np.ndarray | None] | None,
+    max_dets: int,
+) -> CocoEvaluation:
+    """Native matching straight from masks: no RLE encoding at all (padding cannot change an IoU)."""
+    _check_lengths(ground_truth, predictions, bin_masks)
+    matches = []
+    for index, (gt, pred) in enumerate(zip(ground_truth, predictions, strict=True)):
+        bin_mask = None if bin_masks is None else bin_masks[index]
+        gt, pred = _checked_pair(gt, pred, protocol, bin_mask, f"image {index}")
+        if len(gt) == 0 and len(pred) == 0:
+            continue
+        ious = pairwise_mask_iou(pred.masks, gt.masks)
+        matches.append(match_image(ious, _scores(pred, protocol), len(gt), max_dets))
+    precision, recall = accumulate(matches)
+    return _summary(precision, recall, IOU_THRESHOLDS, RECALL_THRESHOLDS, "sdmr")
 
 
 def coco_segm_evaluation(
@@ -297,6 +360,8 @@ def coco_segm_evaluation(
     max_dets: int = 100,
 ) -> CocoEvaluation:
     """Class-agnostic COCO segm evaluation; see :func:`coco_segm_metrics` for the numbers."""
+    if _resolve_backend(backend) == "sdmr":
+        return _native_from_instances(ground_truth, predictions, protocol, bin_masks, max_dets)
     images, annotations, detections = _coco_inputs(ground_truth, predictions, protocol, bin_masks)
     return evaluate_coco(images, annotations, detections, backend=backend, max_dets=max_dets)
 

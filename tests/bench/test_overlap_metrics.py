@@ -194,3 +194,20 @@ def test_boundary_map_equals_davis_seg2bmap_including_borders() -> None:
     ours = boundary_map(masks)
     for mask, outline in zip(masks, ours, strict=True):
         np.testing.assert_array_equal(outline, davis_seg2bmap(mask))
+
+
+@pytest.mark.parametrize("shape", [(3, 7, 5), (4, 48, 64), (1, 1, 1)])
+def test_packed_intersections_count_every_pixel(shape: tuple[int, int, int], monkeypatch) -> None:
+    from sdmr.bench import overlap
+
+    rng = np.random.default_rng(sum(shape))
+    a = rng.random(shape) > 0.5
+    b = rng.random((5, *shape[1:])) > 0.3
+    expected = a.reshape(len(a), -1).astype(int) @ b.reshape(len(b), -1).astype(int).T
+    np.testing.assert_array_equal(overlap.pairwise_intersections(a, b), expected)
+    np.testing.assert_array_equal(overlap.mask_areas(a), a.reshape(len(a), -1).sum(1))
+    monkeypatch.setattr(overlap, "_CHUNK_WORDS", 3)  # force row chunks
+    np.testing.assert_array_equal(overlap.pairwise_intersections(a, b), expected)
+    assert overlap.pairwise_intersections(a[:0], b).shape == (0, 5)
+    words = overlap.pack_masks(a)  # the numpy < 2 byte-table path counts the same bits
+    np.testing.assert_array_equal(overlap._BYTE_POPCOUNT[words.view(np.uint8)].sum(-1), overlap.mask_areas(a))
