@@ -27,7 +27,7 @@ OVERLAP_KEYS = (
 )
 
 
-_BYTE_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
+_BYTE_POPCOUNT = np.array([i.bit_count() for i in range(256)], dtype=np.uint8)
 _CHUNK_WORDS = 1 << 22  # bound on the n×m×words temporary (32 MiB)
 
 
