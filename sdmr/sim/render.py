@@ -39,6 +39,14 @@ def _label_colour(k: int) -> np.ndarray:
     return np.array([k & 255, (k >> 8) & 255, 0], dtype=np.uint8)
 
 
+def include_modal(labels: np.ndarray, amodal: np.ndarray | None) -> np.ndarray | None:
+    """Amodal ⊇ modal by definition; separate rasterisations can still differ by an edge pixel."""
+    if amodal is not None:
+        for k in range(len(amodal)):
+            amodal[k] |= labels == k + 1
+    return amodal
+
+
 def _box_mesh(heap: Heap):
     import trimesh
 
@@ -113,7 +121,7 @@ class PyrenderRenderer:
         colours.update({node: _label_colour(k) for k, node in enumerate(self.object_nodes, start=1)})
         seg, depth = self._seg(colours)
         labels = seg[..., 0].astype(np.int32) | (seg[..., 1].astype(np.int32) << 8)
-        masks = self._amodal(view) if amodal else None
+        masks = include_modal(labels, self._amodal(view)) if amodal else None
         rgb = None
         if color:
             rgb, _ = self.renderer.render(self.scene)

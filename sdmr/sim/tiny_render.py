@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from sdmr.sim.camera import CameraView
-from sdmr.sim.render import CV_TO_GL, Z_FAR, Z_NEAR, Rendering
+from sdmr.sim.render import CV_TO_GL, Z_FAR, Z_NEAR, Rendering, include_modal
 from sdmr.sim.scene import Heap
 
 _AWAY = [0.0, 0.0, -1000.0]  # far below the floor: out of every view
@@ -110,7 +110,7 @@ class TinyRenderer:
                 self._move([b for b in others if b != body], away=True)
                 masks[k] = self._draw(view)[1] == body
                 self._move([b for b in others if b != body], away=False)
-        return Rendering(depth, labels, masks, np.ascontiguousarray(rgb) if color else None)
+        return Rendering(depth, labels, include_modal(labels, masks), np.ascontiguousarray(rgb) if color else None)
 
     def render_background(self, view: CameraView) -> np.ndarray:
         self._move(self.object_bodies, away=True)
