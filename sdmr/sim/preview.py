@@ -12,11 +12,12 @@ from sdmr.data.errors import DataError
 
 
 def depth_to_gray(depth: np.ndarray) -> np.ndarray:
-    """uint8 gray (near = bright) scaled to this image's valid range; invalid pixels black."""
+    """uint8 gray (near = bright); the range ends just behind the median (the support surface)
+    so objects on it keep their contrast; invalid pixels black."""
     valid = np.isfinite(depth) & (depth > 0)
     out = np.zeros(depth.shape, dtype=np.uint8)
     if valid.any():
-        lo, hi = np.percentile(depth[valid], [1, 99])
+        lo, hi = np.percentile(depth[valid], 0.5), np.median(depth[valid]) + 0.05
         scaled = 1.0 - np.clip((depth - lo) / max(hi - lo, 1e-6), 0, 1)
         out[valid] = (40 + 215 * scaled[valid]).astype(np.uint8)
     return out
