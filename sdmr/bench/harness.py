@@ -181,9 +181,12 @@ def _run_images(method: Any, dataset: Sequence[Sample], log: ProgressLog, config
                unit="img", disable=not config.show_progress)
     if config.workers <= 1 or len(pending) <= 1:
         _init_worker(method, dataset, config.protocol, config.warmup)
-        for position in pending:
-            log.append(process_image(position))
-            bar.update()
+        try:
+            for position in pending:
+                log.append(process_image(position))
+                bar.update()
+        finally:
+            _WORKER.clear()  # do not keep the method and dataset alive after the run
     else:  # fork: workers inherit the (possibly fitted) method without pickling it
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(config.workers, mp_context=context, initializer=_init_worker,
