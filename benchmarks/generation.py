@@ -25,14 +25,18 @@ def bench_generate(images: int, workers: int, values: dict) -> dict:
     from sdmr.sim.generate import generate
 
     out = Path(tempfile.mkdtemp(prefix="sdmr_bench_gen_"))
+    allowed = os.sched_getaffinity(0)
+    cores = min(workers, len(allowed))
     try:
         cfg = build_config({**values, "num_images": images})
         load = os.getloadavg()[0]
+        # "per core" means it: the run (and llvmpipe's render threads) may use only `cores` CPUs
+        os.sched_setaffinity(0, sorted(allowed)[:cores])
         summary = generate(cfg, out, workers=workers, progress=False)
         size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     finally:
+        os.sched_setaffinity(0, allowed)
         shutil.rmtree(out, ignore_errors=True)
-    cores = min(workers, os.cpu_count() or 1)
     rate = summary["images_written"] / summary["seconds"]
     return {"workers": workers, "images_per_s": rate, "per_core": rate / cores, "load_before": load, "mb": size / 1e6}
 
