@@ -126,6 +126,8 @@ class ConnectedComponents(BaseMethod):
         if depth.ndim != 2:
             raise DataError(f"depth must be H×W, got shape {depth.shape}")
         valid = valid_mask(depth)
+        if np.count_nonzero(valid) < 3:  # a blank frame: nothing stands on anything
+            return np.zeros_like(valid), np.zeros_like(depth)
         intrinsics = sample.get("intrinsics") or nominal_intrinsics(*depth.shape)
         points = back_project(depth, intrinsics)
         rng = np.random.default_rng(p.seed)
