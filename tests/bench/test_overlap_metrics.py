@@ -107,11 +107,11 @@ def test_mismatched_sizes_raise() -> None:
 
 
 # ----------------------------------------------------------------- reference port of uois
-def uois_multilabel_metrics(gt_label: np.ndarray, pred_label: np.ndarray) -> dict[str, float]:
+def uois_multilabel_metrics(gt_label: np.ndarray, pred_label: np.ndarray, radius: int | None = None) -> dict:
     """chrisdxie/uois ``multilabel_metrics`` written out with its per-pair loops (ids ≥ 1 kept)."""
     gt_ids = [i for i in np.unique(gt_label) if i != 0]
     pred_ids = [i for i in np.unique(pred_label) if i != 0]
-    radius = math.ceil(0.003 * np.linalg.norm(gt_label.shape))
+    radius = math.ceil(0.003 * np.linalg.norm(gt_label.shape)) if radius is None else radius
     f = np.zeros((len(gt_ids), len(pred_ids)))
     tp = np.zeros_like(f)
     bstuff = np.zeros((len(gt_ids), len(pred_ids), 2))
@@ -156,15 +156,16 @@ def random_labels(rng: np.random.Generator, size: int, count: int) -> np.ndarray
     return label
 
 
-def test_matches_loop_reference_on_random_label_images() -> None:
+@pytest.mark.parametrize("radius", [None, 3])
+def test_matches_loop_reference_on_random_label_images(radius: int | None) -> None:
     rng = np.random.default_rng(11)
     per_image = []
     for _ in range(12):
         gt = random_labels(rng, 96, int(rng.integers(1, 6)))
         pred = random_labels(rng, 96, int(rng.integers(1, 7)))
         gt_inst, pred_inst = Instances.from_label_image(gt), Instances.from_label_image(pred)
-        ours = overlap_boundary_metrics(gt_inst, pred_inst)
-        reference = uois_multilabel_metrics(gt, pred)
+        ours = overlap_boundary_metrics(gt_inst, pred_inst, tolerance_px=radius)
+        reference = uois_multilabel_metrics(gt, pred, radius)
         for key, value in reference.items():
             assert ours[key] == pytest.approx(value, abs=1e-9), key
         per_image.append(ours)
