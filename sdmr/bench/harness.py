@@ -21,6 +21,7 @@ import json
 import multiprocessing
 import platform
 import shutil
+import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -124,6 +125,15 @@ def _init_worker(method: Any, dataset: Sequence[Sample], protocol: str, warmup: 
     _WORKER.update(method=method, dataset=dataset, protocol=protocol, warmup=warmup, processed=0)
 
 
+def _init_forked_worker(method: Any, dataset: Sequence[Sample], protocol: str, warmup: int) -> None:
+    """One compute thread per worker process, as torch's DataLoader workers do: N processes
+    already use N cores, and OpenMP pools inherited through fork are not safe to reuse."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(1)
+    _init_worker(method, dataset, protocol, warmup)
+
+
 def _run_worker(position: int) -> dict:
     return process_image(position)
 
@@ -189,7 +199,7 @@ def _run_images(method: Any, dataset: Sequence[Sample], log: ProgressLog, config
             _WORKER.clear()  # do not keep the method and dataset alive after the run
     else:  # fork: workers inherit the (possibly fitted) method without pickling it
         context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(config.workers, mp_context=context, initializer=_init_worker,
+        with ProcessPoolExecutor(config.workers, mp_context=context, initializer=_init_forked_worker,
                                  initargs=(method, dataset, config.protocol, config.warmup)) as pool:
             for future in as_completed([pool.submit(_run_worker, p) for p in pending]):
                 log.append(future.result())
