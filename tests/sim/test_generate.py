@@ -164,3 +164,23 @@ def test_bad_config_is_a_data_error_naming_the_file(tmp_path: Path) -> None:
 def test_test_heaps_follow_the_fraction_exactly() -> None:
     assert sum(heap_is_test(h, 0.2) for h in range(100)) == 20
     assert sum(heap_is_test(h, 0.0) for h in range(100)) == 0
+
+
+def test_generation_from_a_mesh_folder_with_a_broken_file(tmp_path: Path, tiny_values, caplog) -> None:
+    import logging
+
+    import trimesh
+
+    meshes = tmp_path / "meshes"
+    meshes.mkdir()
+    trimesh.creation.box(extents=(0.1, 0.2, 0.3)).export(meshes / "box.obj")
+    trimesh.creation.cylinder(radius=0.05, height=0.2).export(meshes / "can.stl")
+    trimesh.creation.capsule(radius=0.04, height=0.1).export(meshes / "pill.ply")
+    (meshes / "broken.obj").write_text("f 1 2 3\n")
+    values = {**tiny_values, "num_images": 4, "objects": {"source": str(meshes), "decomposition": "hull", "test_fraction": 0.34}}
+    with caplog.at_level(logging.WARNING, logger="sdmr.sim.objects"):
+        generate(build_config(values), tmp_path / "out", progress=False)
+    assert any("broken.obj" in r.getMessage() for r in caplog.records)
+    names = json.loads((tmp_path / "out" / "manifest.json").read_text())["metadata"]["objects"]["names"]
+    assert sorted(names.values()) == ["box.obj", "can.stl", "pill.ply"]
+    assert len(WisdomDataset(tmp_path / "out", split="train")) + len(WisdomDataset(tmp_path / "out", split="test")) == 4
