@@ -236,6 +236,7 @@ def generate(
 
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
+    check_same_config(cfg, output)
     library = build_library(cfg, output)
     heaps = pending_heaps(cfg, output, shard)
     total = sum(len(heap_images(cfg, h)) for h in range(shard.index, num_heaps(cfg), shard.count))
@@ -251,6 +252,31 @@ def generate(
     if finalize:
         finalize_dataset(cfg, output, library, shard)
     return summary
+
+
+RUN_CONFIG = "generate_config.json"
+
+
+def check_same_config(cfg: GenerateConfig, output: Path) -> None:
+    """Resuming with other settings would mix two datasets: refuse. Only ``num_images`` may change
+    (images depend on their index alone, so a run can be extended)."""
+    import json
+
+    from sdmr.data.atomic import atomic_write_text
+
+    current = json.loads(json.dumps({k: v for k, v in cfg.as_dict().items() if k != "num_images"}, sort_keys=True))
+    path = output / RUN_CONFIG
+    if path.is_file():
+        stored = json.loads(path.read_text())
+        if stored != current:
+            changed = sorted(k for k in set(stored) | set(current) if stored.get(k) != current.get(k))
+            raise DataError(
+                f"this folder was generated with other settings (differences in: {', '.join(changed)})",
+                path,
+                "resume with the same config and seed, or write to a new --output folder",
+            )
+    else:
+        atomic_write_text(path, json.dumps(current, indent=2, sort_keys=True))
 
 
 def split_indices(cfg: GenerateConfig, shard: Shard = Shard()) -> tuple[np.ndarray, np.ndarray]:

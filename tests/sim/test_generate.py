@@ -127,6 +127,12 @@ def test_killed_process_resumes_with_two_workers_to_the_same_bytes(reference: Pa
     _assert_same_dataset(reference, root)
 
 
+def test_resuming_with_other_settings_is_refused(reference: Path, tiny_values) -> None:
+    with pytest.raises(DataError, match="seed") as err:
+        generate(build_config({**tiny_values, "seed": 99}), reference, progress=False)
+    assert "generate_config.json" in str(err.value)
+
+
 def test_shards_merge_into_the_unsharded_dataset(reference: Path, tmp_path: Path, tiny_values) -> None:
     cfg = build_config(tiny_values)
     generate(cfg, tmp_path / "s0", shard=Shard(0, 2), progress=False)
