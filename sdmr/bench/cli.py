@@ -16,11 +16,12 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+from sdmr.bench.harness import BenchConfig, MethodFailed, run_benchmark
 from sdmr.bench.metrics import BACKENDS, PROTOCOLS
 from sdmr.bench.registry import MethodNotFound, ParameterError, describe, discover_methods
 from sdmr.data.errors import DataError
 
-USER_ERRORS = (MethodNotFound, ParameterError, DataError)
+USER_ERRORS = (MethodNotFound, ParameterError, DataError, MethodFailed)
 
 
 def _run_parser() -> argparse.ArgumentParser:
@@ -80,7 +81,6 @@ def _selected_methods(args: argparse.Namespace) -> list[str]:
 
 
 def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from sdmr.bench.harness import BenchConfig, run_benchmark
 
     methods = _selected_methods(args)
     if not methods or not args.dataset or not args.output:

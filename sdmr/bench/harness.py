@@ -47,6 +47,7 @@ SCHEMA_VERSION = 1
 VERSIONED_PACKAGES = ("sdmr", "numpy", "scipy", "torch", "torchvision", "pycocotools", "faster-coco-eval")
 # what must match for a run folder to be resumed (the rest, e.g. workers, may change)
 RESUME_KEYS = ("dataset", "dataset_type", "split", "params", "fit_split", "limit", "protocol")
+FAIL_FAST_IMAGES = 3
 
 
 @dataclass
@@ -184,27 +185,63 @@ def process_image(position: int) -> dict:
 
 
 # ------------------------------------------------------------------ one method
+class MethodFailed(RuntimeError):
+    """A method failed its first images all with the same error: a setup problem, not bad luck."""
+
+
+class _FailFast:
+    """Stop a run whose first ``FAIL_FAST_IMAGES`` images all failed with one identical error
+    (a missing checkpoint, say) instead of burning hours failing every image the same way."""
+
+    def __init__(self, name: str, log_path: Path) -> None:
+        self.name, self.log_path, self.errors = name, log_path, []
+
+    def check(self, record: dict) -> None:
+        if len(self.errors) >= FAIL_FAST_IMAGES:
+            return
+        self.errors.append(record["error"])
+        if len(self.errors) == FAIL_FAST_IMAGES and self.errors[0] is not None and len(set(self.errors)) == 1:
+            raise MethodFailed(
+                f"method {self.name!r} failed on its first {FAIL_FAST_IMAGES} images with the same error, "
+                f"so the run stopped: {self.errors[0]} (per-image records: {self.log_path}; failed images are "
+                "retried when the run is resumed)"
+            )
+
+
 def _run_images(method: Any, dataset: Sequence[Sample], log: ProgressLog, config: BenchConfig, label: str) -> None:
     positions = range(len(dataset) if config.limit is None else min(config.limit, len(dataset)))
     pending = [p for p in positions if not log.done(p)]
     bar = tqdm(total=len(positions), initial=len(positions) - len(pending), desc=label,
                unit="img", disable=not config.show_progress)
-    if config.workers <= 1 or len(pending) <= 1:
-        _init_worker(method, dataset, config.protocol, config.warmup)
-        try:
-            for position in pending:
-                log.append(process_image(position))
-                bar.update()
-        finally:
-            _WORKER.clear()  # do not keep the method and dataset alive after the run
-    else:  # fork: workers inherit the (possibly fitted) method without pickling it
-        context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(config.workers, mp_context=context, initializer=_init_forked_worker,
-                                 initargs=(method, dataset, config.protocol, config.warmup)) as pool:
-            for future in as_completed([pool.submit(_run_worker, p) for p in pending]):
-                log.append(future.result())
-                bar.update()
-    bar.close()
+    fail_fast = _FailFast(label, log.path)
+
+    def store(record: dict) -> None:
+        log.append(record)
+        bar.update()
+        fail_fast.check(record)
+
+    try:
+        if config.workers <= 1 or len(pending) <= 1:
+            _init_worker(method, dataset, config.protocol, config.warmup)
+            try:
+                for position in pending:
+                    store(process_image(position))
+            finally:
+                _WORKER.clear()  # do not keep the method and dataset alive after the run
+        else:  # fork: workers inherit the (possibly fitted) method without pickling it
+            context = multiprocessing.get_context("fork")
+            with ProcessPoolExecutor(config.workers, mp_context=context, initializer=_init_forked_worker,
+                                     initargs=(method, dataset, config.protocol, config.warmup)) as pool:
+                futures = [pool.submit(_run_worker, p) for p in pending]
+                try:
+                    for future in as_completed(futures):
+                        store(future.result())
+                except BaseException:
+                    for future in futures:
+                        future.cancel()
+                    raise
+    finally:
+        bar.close()
 
 
 def _timing_summary(records: list[dict]) -> dict[str, float]:

@@ -15,7 +15,8 @@ from sdmr.data.atomic import atomic_write_text
 
 
 class ProgressLog:
-    """The records of one method's run, keyed by dataset position."""
+    """The records of one method's run, keyed by dataset position (a later line for the same
+    position, e.g. a retried failure, replaces the earlier one)."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -37,7 +38,9 @@ class ProgressLog:
             atomic_write_text(self.path, "".join(f"{line}\n" for line in intact))
 
     def done(self, position: int) -> bool:
-        return position in self.records
+        """Scored successfully; failed images are tried again when a run resumes."""
+        record = self.records.get(position)
+        return record is not None and record["status"] == "ok"
 
     def append(self, record: dict) -> None:
         """Store one image's record durably before moving on."""

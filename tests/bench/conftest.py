@@ -77,6 +77,18 @@ class Flaky(BaseMethod):
         return Instances(gt.masks.copy())
 
 
+class NeedsSetup(BaseMethod):
+    """Fails every image the same way, like a model method started without its checkpoint."""
+
+    name = "needs_setup"
+    summary = "always misconfigured (test plugin)"
+
+    def predict(self, sample):
+        from sdmr.data import DataError
+
+        raise DataError("no model loaded", fix="pass checkpoint=PATH")
+
+
 class Nothing(BaseMethod):
     name = "nothing"
     summary = "finds no object (test plugin)"
@@ -89,6 +101,7 @@ ENTRY_POINTS = """[sdmr.methods]
 oracle = sdmr_testplugins:Oracle
 flaky = sdmr_testplugins:Flaky
 nothing = sdmr_testplugins:Nothing
+needs_setup = sdmr_testplugins:NeedsSetup
 broken = sdmr_testplugins_missing:Gone
 """
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sdmr.bench.harness import RESULT_KEYS, BenchConfig, run_benchmark
+from sdmr.bench.harness import RESULT_KEYS, BenchConfig, MethodFailed, run_benchmark
 from sdmr.bench.registry import ParameterError
 from sdmr.data import DataError
 
@@ -51,6 +51,20 @@ def test_bad_outputs_fail_their_image_and_the_run_goes_on(plugins, toy_dataset, 
         if kind == 2:
             assert "RuntimeError: flaky method blew up" in error
     assert 0 < result["AR"] < 1  # the good images still count
+    # a resumed run tries the failed images again (and they fail again, the same way)
+    progress = tmp_path / "run" / "methods" / "flaky" / "progress.jsonl"
+    again = run_benchmark(config(toy_dataset, tmp_path / "run", "flaky"))
+    assert len(progress.read_text().splitlines()) == 8 + 6
+    assert again["methods"]["flaky"]["num_failed"] == 6 and again["methods"]["flaky"]["AR"] == result["AR"]
+
+
+def test_same_error_on_the_first_images_stops_the_run(plugins, toy_dataset, tmp_path, cli) -> None:
+    with pytest.raises(MethodFailed, match="first 3 images with the same error.*no model loaded"):
+        run_benchmark(config(toy_dataset, tmp_path / "run", "needs_setup"))
+    assert len((tmp_path / "run" / "methods" / "needs_setup" / "progress.jsonl").read_text().splitlines()) == 3
+    result = cli("--method", "needs_setup", "--dataset", str(toy_dataset), "--output", str(tmp_path / "cli"),
+                 pythonpath=plugins)
+    assert result.returncode == 2 and "pass checkpoint=PATH" in result.stderr
 
 
 def test_interrupted_run_resumes_without_redoing_images(plugins, toy_dataset, tmp_path, monkeypatch) -> None:
