@@ -38,10 +38,18 @@ def bench_generate(images: int, workers: int, values: dict) -> dict:
         os.sched_setaffinity(0, allowed)
         shutil.rmtree(out, ignore_errors=True)
     rate = summary["images_written"] / summary["seconds"]
-    return {"workers": workers, "images_per_s": rate, "per_core": rate / cores, "load_before": load, "mb": size / 1e6}
+    return {
+        "workers": workers,
+        "images_per_s": rate,
+        "per_core": rate / cores,
+        "load_before": load,
+        "mb": size / 1e6,
+    }
 
 
-def bench_renderers(width: int, height: int, heaps: int = 4, views: int = 5) -> dict[str, tuple[float, float]]:
+def bench_renderers(
+    width: int, height: int, heaps: int = 4, views: int = 5
+) -> dict[str, tuple[float, float]]:
     """ms per image for depth + modal labels, and with amodal masks, per backend, on the same heaps."""
     from sdmr.sim.camera import camera_preset, sample_view
     from sdmr.sim.objects import ObjectLibrary
@@ -77,7 +85,9 @@ def bench_renderers(width: int, height: int, heaps: int = 4, views: int = 5) -> 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--images", type=int, default=200)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--width", type=int, default=512)
@@ -93,15 +103,21 @@ def main() -> None:
     }
     if args.camera == "paper":
         values["scene"] = {"kind": "bin"}
-    print(f"# sdmr-generate speed, {args.width}×{args.height}, modal + amodal masks on disk, "
-          f"{args.camera} preset, {args.objects} objects, {os.cpu_count()} CPU cores")
-    print(f"peer: paper generator {PAPER_IMAGES_PER_S_PER_CORE:.3f} images/s per core (50k images / 26 h / 4 cores)")
+    print(
+        f"# sdmr-generate speed, {args.width}×{args.height}, modal + amodal masks on disk, "
+        f"{args.camera} preset, {args.objects} objects, {os.cpu_count()} CPU cores"
+    )
+    print(
+        f"peer: paper generator {PAPER_IMAGES_PER_S_PER_CORE:.3f} images/s per core (50k images / 26 h / 4 cores)"
+    )
     print("| workers | images/s | images/s per core | × paper | load avg before | MB written |")
     print("|---|---|---|---|---|---|")
     for w in args.workers:
         r = bench_generate(args.images, w, values)
-        print(f"| {w} | {r['images_per_s']:.2f} | {r['per_core']:.2f} | "
-              f"{r['per_core'] / PAPER_IMAGES_PER_S_PER_CORE:.0f}× | {r['load_before']:.1f} | {r['mb']:.0f} |")
+        print(
+            f"| {w} | {r['images_per_s']:.2f} | {r['per_core']:.2f} | "
+            f"{r['per_core'] / PAPER_IMAGES_PER_S_PER_CORE:.0f}× | {r['load_before']:.1f} | {r['mb']:.0f} |"
+        )
     if not args.skip_renderers:
         print(f"\n# renderers, ms per image at {args.width}×{args.height} (8-object bin heaps)")
         print("| renderer | depth + modal | + amodal masks | ratio to pyrender |")

@@ -19,9 +19,13 @@ def _generate_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", required=True, help="dataset folder (resumes if it already holds images)")
     parser.add_argument("--num-images", type=int, help="images in the whole dataset (all shards)")
     parser.add_argument("--seed", type=int, help="everything random follows from (seed, heap index)")
-    parser.add_argument("--workers", type=int, default=1, help="processes, each with its own pybullet + renderer")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="processes, each with its own pybullet + renderer"
+    )
     parser.add_argument("--config", help="YAML config (default: conf/generate/default.yaml)")
-    parser.add_argument("--camera", choices=["paper", "sim2real"], help="preset: camera distribution + scene mix")
+    parser.add_argument(
+        "--camera", choices=["paper", "sim2real"], help="preset: camera distribution + scene mix"
+    )
     parser.add_argument("--scene", choices=["bin", "table", "mix"])
     parser.add_argument("--height", type=int)
     parser.add_argument("--width", type=int)
@@ -71,7 +75,9 @@ def _run_generate(argv: list[str]) -> int:
         from sdmr.sim.config import PRESET_SCENE
 
         cfg.scene.kind = PRESET_SCENE[args.camera]
-    summary = generate(cfg, args.output, workers=args.workers, shard=Shard.parse(args.shard), progress=not args.no_progress)
+    summary = generate(
+        cfg, args.output, workers=args.workers, shard=Shard.parse(args.shard), progress=not args.no_progress
+    )
     print(json.dumps(summary))
     return 0
 

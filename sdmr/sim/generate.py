@@ -206,7 +206,9 @@ def pending_heaps(cfg: GenerateConfig, output: Path, shard: Shard) -> list[int]:
     ]
 
 
-def _iterate(cfg: GenerateConfig, output: Path, library: ObjectLibrary, heaps: list[int], workers: int) -> Iterator[int]:
+def _iterate(
+    cfg: GenerateConfig, output: Path, library: ObjectLibrary, heaps: list[int], workers: int
+) -> Iterator[int]:
     """Images written per finished heap, from this process (workers ≤ 1) or a spawn pool."""
     if workers <= 1:
         gen = HeapGenerator(cfg, output, library)
@@ -243,7 +245,9 @@ def generate(
     todo = sum(len(heap_images(cfg, h)) for h in heaps)  # upper bound: partly written heaps
     start = time.perf_counter()
     written = 0
-    with tqdm(total=total, initial=total - todo, unit="img", disable=not progress, desc="sdmr-generate") as bar:
+    with tqdm(
+        total=total, initial=total - todo, unit="img", disable=not progress, desc="sdmr-generate"
+    ) as bar:
         for count in _iterate(cfg, output, library, heaps, workers):
             written += count
             bar.update(count)
@@ -264,7 +268,9 @@ def check_same_config(cfg: GenerateConfig, output: Path) -> None:
 
     from sdmr.data.atomic import atomic_write_text
 
-    current = json.loads(json.dumps({k: v for k, v in cfg.as_dict().items() if k != "num_images"}, sort_keys=True))
+    current = json.loads(
+        json.dumps({k: v for k, v in cfg.as_dict().items() if k != "num_images"}, sort_keys=True)
+    )
     path = output / RUN_CONFIG
     if path.is_file():
         stored = json.loads(path.read_text())
@@ -286,7 +292,9 @@ def split_indices(cfg: GenerateConfig, shard: Shard = Shard()) -> tuple[np.ndarr
     return np.asarray(train, dtype=np.int64), np.asarray(test, dtype=np.int64)
 
 
-def finalize_dataset(cfg: GenerateConfig, output: Path, library: ObjectLibrary, shard: Shard = Shard()) -> Path:
+def finalize_dataset(
+    cfg: GenerateConfig, output: Path, library: ObjectLibrary, shard: Shard = Shard()
+) -> Path:
     """Write split files + manifest, after checking that no object appears in both splits."""
     from sdmr.data.layout import read_json
     from sdmr.data.writer import DatasetWriter

@@ -29,18 +29,28 @@ def merge_shards(output: str | Path, shards: list[str | Path]) -> Path:
     for shard in map(Path, shards):
         manifest_path = shard / L.MANIFEST
         if not manifest_path.is_file():
-            raise DataError("shard is not finished (no manifest.json)", shard, "rerun its sdmr-generate --shard command")
+            raise DataError(
+                "shard is not finished (no manifest.json)", shard, "rerun its sdmr-generate --shard command"
+            )
         manifests.append(L.read_json(manifest_path))
         train.append(L.load_index_file(L.index_file(shard, "train")))
         test.append(L.load_index_file(L.index_file(shard, "test")))
         for index in sorted(L.indices_in(shard / L.META_DIR, (".json",))):
             if index in owner and owner[index] != shard:
-                raise DataError(f"image {index} is in shards {owner[index]} and {shard}", shard, "merge shards of one run (i/k with the same k)")
+                raise DataError(
+                    f"image {index} is in shards {owner[index]} and {shard}",
+                    shard,
+                    "merge shards of one run (i/k with the same k)",
+                )
             owner[index] = shard
     encodings = {m.get("depth", {}).get("png_encoding") for m in manifests}
     if len(encodings) != 1:
-        raise DataError(f"shards use different depth encodings {encodings}", output, "regenerate with one config")
-    writer = DatasetWriter(output, png_encoding=encodings.pop(), write_numpy_depth=manifests[0]["depth"]["numpy"])
+        raise DataError(
+            f"shards use different depth encodings {encodings}", output, "regenerate with one config"
+        )
+    writer = DatasetWriter(
+        output, png_encoding=encodings.pop(), write_numpy_depth=manifests[0]["depth"]["numpy"]
+    )
     for index, shard in sorted(owner.items()):
         if writer.is_complete(index):
             continue

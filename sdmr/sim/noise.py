@@ -46,7 +46,9 @@ def add_sensor_noise(depth: np.ndarray, cfg: NoiseConfig, rng: np.random.Generat
     depth = np.asarray(depth, dtype=np.float32)
     valid = depth > 0
     noisy = depth + rng.standard_normal(depth.shape).astype(np.float32) * (cfg.sigma_at_1m * depth**2)
-    drop = _discontinuities(depth, cfg.edge_threshold, cfg.edge_width) & (rng.random(depth.shape) < cfg.edge_dropout)
+    drop = _discontinuities(depth, cfg.edge_threshold, cfg.edge_width) & (
+        rng.random(depth.shape) < cfg.edge_dropout
+    )
     drop |= rng.random(depth.shape) < cfg.random_dropout
     noisy[drop | ~valid] = 0.0
     return np.maximum(noisy, 0.0).astype(np.float32)

@@ -268,7 +268,7 @@ def load_mesh_file(
 
         try:
             mesh = trimesh.load(path, force="mesh", process=True)
-        except Exception as err:  # noqa: BLE001 - any reader error means "broken mesh"
+        except Exception as err:
             raise DataError(f"cannot read mesh ({err})", path, "re-export it as OBJ/STL/PLY") from err
         vertices = np.asarray(getattr(mesh, "vertices", np.zeros((0, 3))), dtype=np.float64)
         faces = np.asarray(getattr(mesh, "faces", np.zeros((0, 3))), dtype=np.int64)
@@ -320,9 +320,7 @@ class ObjectLibrary:
                     "pass --objects procedural, --objects pybullet_data or a folder of OBJ/STL/PLY/GLB meshes",
                 )
             files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in MESH_SUFFIXES)
-            specs = [
-                ObjectSpec(i, str(f.relative_to(folder)), "folder", str(f)) for i, f in enumerate(files)
-            ]
+            specs = [ObjectSpec(i, str(f.relative_to(folder)), "folder", str(f)) for i, f in enumerate(files)]
         if not specs:
             raise DataError("no meshes found", Path(source), f"add meshes with suffixes {MESH_SUFFIXES}")
         lib = cls(specs, seed, decomposition, None if cache_dir is None else str(cache_dir))

@@ -32,7 +32,9 @@ def colour_masks(gray: np.ndarray, masks: np.ndarray, alpha: float = 0.6) -> np.
     return rgb.astype(np.uint8)
 
 
-def preview_grid(root: str | Path, output: str | Path, count: int = 12, columns: int = 4, split: str | None = None) -> Path:
+def preview_grid(
+    root: str | Path, output: str | Path, count: int = 12, columns: int = 4, split: str | None = None
+) -> Path:
     """Write ``output`` (PNG): ``count`` images of the dataset at ``root``, depth | masks per tile."""
     from sdmr.data.wisdom import WisdomDataset
 
@@ -44,14 +46,18 @@ def preview_grid(root: str | Path, output: str | Path, count: int = 12, columns:
     for i in dict.fromkeys(picks.tolist()):
         sample = dataset[i]
         gray = depth_to_gray(sample["depth"])
-        masks = sample["instances"].masks if sample["instances"] is not None else np.zeros((0, *gray.shape), bool)
+        masks = (
+            sample["instances"].masks if sample["instances"] is not None else np.zeros((0, *gray.shape), bool)
+        )
         pair = np.concatenate([np.repeat(gray[..., None], 3, 2), colour_masks(gray, masks)], axis=1)
         tiles.append(np.pad(pair, ((2, 2), (2, 2), (0, 0)), constant_values=255))
     columns = max(1, min(columns, len(tiles)))
     rows = -(-len(tiles) // columns)
     blank = np.full_like(tiles[0], 255)
     tiles += [blank] * (rows * columns - len(tiles))
-    grid = np.concatenate([np.concatenate(tiles[r * columns : (r + 1) * columns], axis=1) for r in range(rows)])
+    grid = np.concatenate(
+        [np.concatenate(tiles[r * columns : (r + 1) * columns], axis=1) for r in range(rows)]
+    )
     output = Path(output)
     atomic_write_with(output, lambda buf: Image.fromarray(grid).save(buf, format="PNG"))
     return output

@@ -160,7 +160,9 @@ class PyrenderRenderer:
         """Pixel box (x0, y0, x1, y1) holding object k's bounding-box corners, or None if unseen."""
         obj = self._heap_objects[k]
         lo, hi = obj.mesh.vertices.min(axis=0) * obj.scale, obj.mesh.vertices.max(axis=0) * obj.scale
-        corners = np.array([[x, y, z, 1.0] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+        corners = np.array(
+            [[x, y, z, 1.0] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])]
+        )
         cam = (np.linalg.inv(view.world_from_camera) @ obj.pose @ corners.T)[:3]
         if np.any(cam[2] <= Z_NEAR):
             return (0, 0, self.width, self.height)  # straddles the camera plane: render it whole
@@ -188,7 +190,7 @@ def make_renderer(width: int, height: int, backend: str = "auto"):
     if backend in ("auto", "pyrender"):
         try:
             return PyrenderRenderer(width, height)
-        except Exception as err:  # noqa: BLE001 - any GL/EGL failure means "no OpenGL here"
+        except Exception as err:
             if backend == "pyrender":
                 raise RuntimeError(
                     f"pyrender could not open an offscreen OpenGL context ({err}). Install EGL "

@@ -11,6 +11,7 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 import numpy as np
 
@@ -162,7 +163,7 @@ class HeapSimulator:
         if self._tmp is not None:
             self._tmp.cleanup()
 
-    def __enter__(self) -> HeapSimulator:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -230,7 +231,9 @@ class HeapSimulator:
             position, quaternion = p.getBasePositionAndOrientation(body, physicsClientId=c)
             if np.all(np.asarray(position) >= lower) and np.all(np.asarray(position) <= upper):
                 objects.append(PlacedObject(mesh, scale, _pose_matrix(position, quaternion)))
-        return Heap(kind, statics, objects, (lower, upper), dropped=len(meshes), meta={"physics_steps": steps})
+        return Heap(
+            kind, statics, objects, (lower, upper), dropped=len(meshes), meta={"physics_steps": steps}
+        )
 
     def _settle(self, bodies: dict, lower: np.ndarray) -> int:
         """Step until every body is slow (checked every ``check_every`` steps) or the step cap."""

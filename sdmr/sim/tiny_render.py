@@ -61,8 +61,12 @@ class TinyRenderer:
         p.resetSimulation(physicsClientId=c)
         self.static_bodies, self.object_bodies = [], []
         for box in heap.statics:
-            shape = p.createVisualShape(p.GEOM_BOX, halfExtents=box.half_extents, rgbaColor=[0.55, 0.5, 0.45, 1], physicsClientId=c)
-            self.static_bodies.append(p.createMultiBody(0, -1, shape, basePosition=box.centre, physicsClientId=c))
+            shape = p.createVisualShape(
+                p.GEOM_BOX, halfExtents=box.half_extents, rgbaColor=[0.55, 0.5, 0.45, 1], physicsClientId=c
+            )
+            self.static_bodies.append(
+                p.createMultiBody(0, -1, shape, basePosition=box.centre, physicsClientId=c)
+            )
         for obj in heap.objects:
             shape = p.createVisualShape(
                 p.GEOM_MESH,
@@ -72,10 +76,13 @@ class TinyRenderer:
             )
             rot = obj.pose[:3, :3]
             quat = _quaternion_xyzw(rot)
-            body = p.createMultiBody(0, -1, shape, basePosition=obj.pose[:3, 3].tolist(), baseOrientation=quat, physicsClientId=c)
+            body = p.createMultiBody(
+                0, -1, shape, basePosition=obj.pose[:3, 3].tolist(), baseOrientation=quat, physicsClientId=c
+            )
             self.object_bodies.append(body)
         self._poses = {
-            b: p.getBasePositionAndOrientation(b, physicsClientId=c) for b in self.static_bodies + self.object_bodies
+            b: p.getBasePositionAndOrientation(b, physicsClientId=c)
+            for b in self.static_bodies + self.object_bodies
         }
 
     def _draw(self, view: CameraView) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -110,7 +117,9 @@ class TinyRenderer:
                 self._move([b for b in others if b != body], away=True)
                 masks[k] = self._draw(view)[1] == body
                 self._move([b for b in others if b != body], away=False)
-        return Rendering(depth, labels, include_modal(labels, masks), np.ascontiguousarray(rgb) if color else None)
+        return Rendering(
+            depth, labels, include_modal(labels, masks), np.ascontiguousarray(rgb) if color else None
+        )
 
     def render_background(self, view: CameraView) -> np.ndarray:
         self._move(self.object_bodies, away=True)
@@ -121,7 +130,9 @@ class TinyRenderer:
     def _move(self, bodies: list[int], away: bool) -> None:
         for b in bodies:
             position, orientation = self._poses[b]
-            self.p.resetBasePositionAndOrientation(b, _AWAY if away else position, orientation, physicsClientId=self.client)
+            self.p.resetBasePositionAndOrientation(
+                b, _AWAY if away else position, orientation, physicsClientId=self.client
+            )
 
 
 def _quaternion_xyzw(rot: np.ndarray) -> list[float]:

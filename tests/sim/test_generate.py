@@ -93,10 +93,15 @@ def test_same_seed_same_bytes_and_other_seed_differs(reference: Path, tmp_path: 
     generate(build_config(tiny_values), tmp_path / "again", workers=1, progress=False)
     _assert_same_dataset(reference, tmp_path / "again")
     generate(build_config({**tiny_values, "seed": 4}), tmp_path / "other", workers=1, progress=False)
-    assert _image_files(tmp_path / "other")["depth_ims/image_000000.png"] != _image_files(reference)["depth_ims/image_000000.png"]
+    assert (
+        _image_files(tmp_path / "other")["depth_ims/image_000000.png"]
+        != _image_files(reference)["depth_ims/image_000000.png"]
+    )
 
 
-def test_resume_after_a_partial_run_gives_the_same_dataset(reference: Path, tmp_path: Path, tiny_values) -> None:
+def test_resume_after_a_partial_run_gives_the_same_dataset(
+    reference: Path, tmp_path: Path, tiny_values
+) -> None:
     root = tmp_path / "resumed"
     generate(build_config({**tiny_values, "num_images": 3}), root, workers=1, progress=False, finalize=False)
     (root / META_DIR / "image_000001.json").unlink()  # as if killed inside heap 0
@@ -105,13 +110,24 @@ def test_resume_after_a_partial_run_gives_the_same_dataset(reference: Path, tmp_
     _assert_same_dataset(reference, root)
 
 
-def test_killed_process_resumes_with_two_workers_to_the_same_bytes(reference: Path, tmp_path: Path, tiny_values) -> None:
+def test_killed_process_resumes_with_two_workers_to_the_same_bytes(
+    reference: Path, tmp_path: Path, tiny_values
+) -> None:
     import yaml
 
     config = tmp_path / "tiny.yaml"
     config.write_text(yaml.safe_dump(tiny_values))
     root = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "sdmr.sim.cli", "--output", str(root), "--config", str(config), "--no-progress"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "sdmr.sim.cli",
+        "--output",
+        str(root),
+        "--config",
+        str(config),
+        "--no-progress",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
     while time.time() < deadline and proc.poll() is None:
@@ -146,8 +162,22 @@ def test_shards_merge_into_the_unsharded_dataset(reference: Path, tmp_path: Path
 
 def test_cli_generate_and_preview(tmp_path: Path) -> None:
     root = tmp_path / "cli"
-    args = ["--output", str(root), "--num-images", "2", "--seed", "1", "--height", "64", "--width", "96",
-            "--camera", "paper", "--noise", "--no-progress"]
+    args = [
+        "--output",
+        str(root),
+        "--num-images",
+        "2",
+        "--seed",
+        "1",
+        "--height",
+        "64",
+        "--width",
+        "96",
+        "--camera",
+        "paper",
+        "--noise",
+        "--no-progress",
+    ]
     assert cli_main(args) == 0
     meta = json.loads((root / META_DIR / "image_000000.json").read_text())
     assert meta["extra"]["scene"] == "bin" and meta["extra"]["noise"] is True
@@ -183,10 +213,31 @@ def test_generation_from_a_mesh_folder_with_a_broken_file(tmp_path: Path, tiny_v
     trimesh.creation.cylinder(radius=0.05, height=0.2).export(meshes / "can.stl")
     trimesh.creation.capsule(radius=0.04, height=0.1).export(meshes / "pill.ply")
     (meshes / "broken.obj").write_text("f 1 2 3\n")
-    values = {**tiny_values, "num_images": 4, "objects": {"source": str(meshes), "decomposition": "hull", "test_fraction": 0.34}}
+    values = {
+        **tiny_values,
+        "num_images": 4,
+        "objects": {"source": str(meshes), "decomposition": "hull", "test_fraction": 0.34},
+    }
     with caplog.at_level(logging.WARNING, logger="sdmr.sim.objects"):
         generate(build_config(values), tmp_path / "out", progress=False)
     assert any("broken.obj" in r.getMessage() for r in caplog.records)
     names = json.loads((tmp_path / "out" / "manifest.json").read_text())["metadata"]["objects"]["names"]
     assert sorted(names.values()) == ["box.obj", "can.stl", "pill.ply"]
-    assert len(WisdomDataset(tmp_path / "out", split="train")) + len(WisdomDataset(tmp_path / "out", split="test")) == 4
+    assert (
+        len(WisdomDataset(tmp_path / "out", split="train"))
+        + len(WisdomDataset(tmp_path / "out", split="test"))
+        == 4
+    )
+
+
+def test_colour_and_bin_masks_are_written_when_asked(tmp_path: Path, tiny_values) -> None:
+    values = {
+        **tiny_values,
+        "num_images": 2,
+        "render": {"color": True, "bin_mask": True, "min_visible_pixels": 1},
+    }
+    generate(build_config(values), tmp_path, progress=False)
+    sample = WisdomDataset(tmp_path, split=None, load_color=True)[0]
+    assert sample["color"].shape == (64, 96, 3) and sample["color"].std() > 1
+    labelled = sample["instances"].masks.any(axis=0)
+    assert np.array_equal(sample["bin_mask"], ~labelled)  # support pixels = everything not an object

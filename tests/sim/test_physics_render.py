@@ -10,8 +10,8 @@ from sdmr.sim.camera import CameraView, camera_preset, look_at, sample_view
 from sdmr.sim.noise import NoiseConfig, add_sensor_noise
 from sdmr.sim.objects import ObjectLibrary
 from sdmr.sim.render import PyrenderRenderer, make_renderer
-from sdmr.sim.tiny_render import TinyRenderer
 from sdmr.sim.scene import Box, Heap, HeapSimulator, SceneConfig
+from sdmr.sim.tiny_render import TinyRenderer
 
 
 @pytest.fixture(scope="module", params=["pyrender", "tiny"])
@@ -42,7 +42,11 @@ def test_heap_settles_inside_the_workspace() -> None:
             assert np.all(obj.pose[:3, 3] >= lower) and np.all(obj.pose[:3, 3] <= upper)
         # at rest: another 0.25 s of simulation barely moves anything
         p = sim.p
-        bodies = [b for b in range(p.getNumBodies(physicsClientId=sim.client)) if p.getBodyInfo(b, physicsClientId=sim.client)]
+        bodies = [
+            b
+            for b in range(p.getNumBodies(physicsClientId=sim.client))
+            if p.getBodyInfo(b, physicsClientId=sim.client)
+        ]
         before = [np.array(p.getBasePositionAndOrientation(b, physicsClientId=sim.client)[0]) for b in bodies]
         for _ in range(60):
             p.stepSimulation(physicsClientId=sim.client)
@@ -124,7 +128,9 @@ def test_tiny_renderer_matches_pyrender_pixel_for_pixel(bin_heap: Heap) -> None:
     try:
         gl.set_heap(bin_heap)
         tiny.set_heap(bin_heap)
-        view = sample_view(camera_preset("sim2real", width=128, height=96), np.random.default_rng(9), np.zeros(3))
+        view = sample_view(
+            camera_preset("sim2real", width=128, height=96), np.random.default_rng(9), np.zeros(3)
+        )
         a, b = gl.render(view), tiny.render(view)
     finally:
         gl.close()
