@@ -1,6 +1,7 @@
 """Run methods over a dataset split and write a run folder (detectron2 ``inference_on_dataset`` style).
 
-The harness knows a method only through ``predict``: it times data loading, prediction and
+The harness knows a method only through ``predict`` (given the sample without its labels):
+it times data loading, prediction and
 evaluation separately (the first ``warmup`` images of each process excluded), checks every
 output, stores each image's result as one JSONL line before moving on (so an interrupted run
 resumes where it stopped), and scores the whole split at the end from the stored RLEs, never
@@ -135,10 +136,6 @@ def _init_forked_worker(method: Any, dataset: Sequence[Sample], protocol: str, w
     _init_worker(method, dataset, protocol, warmup)
 
 
-def _run_worker(position: int) -> dict:
-    return process_image(position)
-
-
 def process_image(position: int) -> dict:
     """Load, predict, check and score one image of the split installed by ``_init_worker``."""
     method, dataset, protocol = _WORKER["method"], _WORKER["dataset"], _WORKER["protocol"]
@@ -151,8 +148,9 @@ def process_image(position: int) -> dict:
         raise DataError(f"{where} has no ground-truth labels, so methods cannot be scored on it",
                         fix="benchmark a labelled split; use sdmr-segment for unlabelled images")
     error = None
-    try:
-        pred = method.predict(sample)
+    unlabelled = {key: value for key, value in sample.items() if key != "instances"}
+    try:  # methods never see the labels they are scored against
+        pred = method.predict(unlabelled)
     except Exception as err:  # noqa: BLE001 - a broken method fails this image only
         pred, error = None, f"{type(err).__name__}: {err}"
     t2 = time.perf_counter()
@@ -232,7 +230,7 @@ def _run_images(method: Any, dataset: Sequence[Sample], log: ProgressLog, config
             context = multiprocessing.get_context("fork")
             with ProcessPoolExecutor(config.workers, mp_context=context, initializer=_init_forked_worker,
                                      initargs=(method, dataset, config.protocol, config.warmup)) as pool:
-                futures = [pool.submit(_run_worker, p) for p in pending]
+                futures = [pool.submit(process_image, p) for p in pending]
                 try:
                     for future in as_completed(futures):
                         store(future.result())

@@ -26,6 +26,14 @@ from sdmr.bench.method import BaseMethod
 from sdmr.data import Instances
 
 
+def truth(sample):
+    """The labels, read from disk: the harness hands methods samples without them."""
+    from sdmr.data.wisdom import WisdomDataset
+
+    assert "instances" not in sample, "the harness leaked the labels to the method"
+    return WisdomDataset(os.environ["SDMR_TEST_ORACLE_ROOT"], split=None).read(sample["image_id"])["instances"]
+
+
 @dataclass
 class OracleParams:
     drop_last: bool = False
@@ -53,7 +61,7 @@ class Oracle(BaseMethod):
             stop = int(os.environ.get("SDMR_TEST_STOP_AFTER", "-1"))
             if stop >= 0 and len(open(log).read().split()) > stop:
                 raise KeyboardInterrupt("simulated crash")
-        gt = sample["instances"]
+        gt = truth(sample)
         keep = len(gt) - 1 if self.params.drop_last else len(gt)
         return Instances(gt.masks[:keep].copy())
 
@@ -65,16 +73,15 @@ class Flaky(BaseMethod):
     summary = "misbehaves on purpose (test plugin)"
 
     def predict(self, sample):
-        gt = sample["instances"]
-        h, w = gt.image_size
+        h, w = sample["depth"].shape
         kind = sample["image_id"] % 4
         if kind == 0:
             return Instances.empty(h + 1, w)
         if kind == 1:
-            return gt.masks.astype(np.uint8)
+            return np.zeros((1, h, w), dtype=np.uint8)
         if kind == 2:
             raise RuntimeError("flaky method blew up")
-        return Instances(gt.masks.copy())
+        return Instances(truth(sample).masks.copy())
 
 
 class NeedsSetup(BaseMethod):
@@ -130,6 +137,12 @@ def plugins(plugin_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def toy_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """8 labelled toy images in our WISDOM layout, 4 of them in the test split."""
     return make_toy_dataset(tmp_path_factory.mktemp("toy") / "toy", num_images=8, seed=3, test_fraction=0.5)
+
+
+@pytest.fixture(autouse=True)
+def oracle_reads_the_toy_labels(toy_dataset: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the test plugins' oracle finds the labels (subprocesses inherit it too)."""
+    monkeypatch.setenv("SDMR_TEST_ORACLE_ROOT", str(toy_dataset))
 
 
 def run_cli(*args: str, pythonpath: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
