@@ -179,18 +179,23 @@ class HeapGenerator:
 
 # ----------------------------------------------------------------------------- worker processes
 _WORKER: HeapGenerator | None = None
+_WORKER_ERROR: Exception | None = None
 
 
 def _init_worker(cfg_dict: dict, output: str, library: ObjectLibrary, gl_threads: int | None) -> None:
-    global _WORKER
+    global _WORKER, _WORKER_ERROR
     if gl_threads:
         os.environ.setdefault("LP_NUM_THREADS", str(gl_threads))  # llvmpipe threads per process
     logging.basicConfig(level=logging.WARNING)
-    _WORKER = HeapGenerator(build_config(cfg_dict), Path(output), library)
+    try:
+        _WORKER = HeapGenerator(build_config(cfg_dict), Path(output), library)
+    except Exception as err:  # noqa: BLE001 - a failing Pool initializer respawns for ever; report it instead
+        _WORKER_ERROR = err
 
 
 def _run_in_worker(heap: int) -> tuple[int, int]:
-    assert _WORKER is not None
+    if _WORKER is None:
+        raise RuntimeError(f"worker could not start: {_WORKER_ERROR!r}")
     return heap, _WORKER.run_heap(heap)
 
 
@@ -238,6 +243,11 @@ def generate(
 
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
+    from sdmr.data.writer import DatasetWriter
+
+    DatasetWriter(
+        output, cfg.render.png_encoding, cfg.render.numpy_depth
+    )  # bad settings fail here, not in workers
     check_same_config(cfg, output)
     library = build_library(cfg, output)
     heaps = pending_heaps(cfg, output, shard)

@@ -241,3 +241,12 @@ def test_colour_and_bin_masks_are_written_when_asked(tmp_path: Path, tiny_values
     assert sample["color"].shape == (64, 96, 3) and sample["color"].std() > 1
     labelled = sample["instances"].masks.any(axis=0)
     assert np.array_equal(sample["bin_mask"], ~labelled)  # support pixels = everything not an object
+
+
+def test_a_worker_that_cannot_start_fails_the_run_instead_of_hanging(tmp_path: Path, tiny_values) -> None:
+    values = {**tiny_values, "render": {"png_encoding": "npy"}}  # the writer rejects it inside each worker
+    cfg = build_config(values)
+    from sdmr.sim.generate import _iterate, build_library
+
+    with pytest.raises(RuntimeError, match="worker could not start"):
+        list(_iterate(cfg, tmp_path, build_library(cfg, tmp_path), [0, 1], workers=2))
