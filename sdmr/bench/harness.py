@@ -344,6 +344,6 @@ def run_benchmark(config: BenchConfig) -> dict:
     report.write_run_tables(out, document)
     report.write_per_image_csv(out / "per_image.csv", records_by_method)
     for name, records in records_by_method.items():
-        report.write_overlays(out / "overlays" / name, dataset, records, config.num_overlays, config.protocol)
+        report.write_overlays(out / "overlays" / name, dataset, records, config.num_overlays)
     atomic_write_text(out / "results.json", json.dumps(document, indent=2, default=str))
     return document

@@ -171,8 +171,10 @@ def decode_records(annotations: list[dict], size: tuple[int, int]) -> np.ndarray
     return np.ascontiguousarray(np.transpose(masks, (2, 0, 1))[:, :h, :w].astype(bool))
 
 
-def write_overlays(folder: Path, dataset: Sequence[Sample], records: list[dict], count: int, protocol: str) -> None:
+def write_overlays(folder: Path, dataset: Sequence[Sample], records: list[dict], count: int) -> None:
     """PNG overlays of the ``count`` worst and best images by overlap F (failed images excluded)."""
+    for stale in [*folder.glob("worst_*.png"), *folder.glob("best_*.png")]:  # from a previous run
+        stale.unlink()
     scored = sorted((r for r in records if r["status"] == "ok"), key=lambda r: (r["metrics"]["overlap_F"], r["position"]))
     if count <= 0 or not scored:
         return
