@@ -52,9 +52,17 @@ def test_connected_components_on_toy_folder_then_resume_is_a_no_op(toy_dataset, 
     assert doc["dataset"]["type"] == "wisdom_sim" and doc["dataset"]["split"] == "test"
     assert doc["methods"]["connected_components"]["AP"] > 0.4
     assert "| connected_components |" in result.stdout
+    assert len(list((out / "overlays" / "connected_components").glob("*.png"))) == 6  # 3 worst + 3 best
+    progress = out / "methods" / "connected_components" / "progress.jsonl"
+    lines = progress.read_text()
     again = cli("--method", "connected_components", "--dataset", str(toy_dataset), "--output", str(out),
-                "--no-progress")
-    assert again.returncode == 0 and json.loads((out / "results.json").read_text())["methods"] == doc["methods"]
+                "--no-progress", "--overlays", "1")
+    assert again.returncode == 0
+    redone = json.loads((out / "results.json").read_text())["methods"]["connected_components"]
+    for key in ("AP", "AR", "overlap_F", "num_images"):  # nothing re-predicted, same scores
+        assert redone[key] == doc["methods"]["connected_components"][key]
+    assert len(list((out / "overlays" / "connected_components").glob("*.png"))) == 2
+    assert progress.read_text() == lines
 
 
 @pytest.mark.skipif(not OCID_DEV.is_dir(), reason="../shared/samples/ocid_dev not present")
