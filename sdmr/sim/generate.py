@@ -9,6 +9,7 @@ Image ``i`` belongs to heap ``i // views_per_heap``. A heap is a test heap on a 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import multiprocessing as mp
 import os
@@ -128,10 +129,13 @@ class HeapGenerator:
         t1 = time.perf_counter()
         self.renderer.set_heap(scene)
         centre = np.array([0.0, 0.0, cfg.scene.wall_thickness if scene.kind == "bin" else 0.0])
+        camera = cfg.camera
+        if any(box.name == "wall" for box in scene.statics):  # the wall stands at +y: look from the -y side
+            camera = dataclasses.replace(camera, azimuth_deg_range=(180.0, 360.0))
         for index in todo:
             view_number = index - heap * cfg.views_per_heap
             rng = np.random.default_rng([cfg.seed, heap, view_number + 1])
-            view = sample_view(cfg.camera, rng, centre)
+            view = sample_view(camera, rng, centre)
             t2 = time.perf_counter()
             rendering = self.renderer.render(view, amodal=cfg.render.amodal, color=cfg.render.color)
             t3 = time.perf_counter()

@@ -250,3 +250,15 @@ def test_a_worker_that_cannot_start_fails_the_run_instead_of_hanging(tmp_path: P
 
     with pytest.raises(RuntimeError, match="worker could not start"):
         list(_iterate(cfg, tmp_path, build_library(cfg, tmp_path), [0, 1], workers=2))
+
+
+def test_cameras_stay_in_front_of_a_wall(tmp_path: Path, tiny_values) -> None:
+    values = {
+        **tiny_values,
+        "num_images": 6,
+        "scene": {**tiny_values["scene"], "kind": "table", "wall_probability": 1.0},
+    }
+    generate(build_config(values), tmp_path, progress=False)
+    for meta in sorted((tmp_path / META_DIR).glob("*.json")):
+        pose = np.asarray(json.loads(meta.read_text())["extra"]["world_from_camera"])
+        assert pose[1, 3] < 0.05  # on the open side (aim jitter ± 5 cm), never behind the wall at +y
