@@ -99,3 +99,4 @@ def test_nested_subsets_for_dataset_size_sweeps():
     assert np.array_equal(small, nested_subset_positions(100, 10, seed=5, what="data.train_size"))
     with pytest.raises(DataError, match="only 100 images"):
         nested_subset_positions(100, 101, seed=5, what="data.train_size")
+
