@@ -148,8 +148,20 @@ def read_binary_png(path: Path) -> np.ndarray:
 
 
 def amodal_bytes(amodal: np.ndarray) -> bytes:
+    """An ``.npz`` of packed masks whose bytes depend only on the masks.
+
+    ``np.savez_compressed`` stamps every member with the current time; fixed zip
+    timestamps keep regenerated datasets byte-identical.
+    """
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, masks=np.packbits(amodal.reshape(-1)), shape=np.asarray(amodal.shape))
+    members = {"masks": np.packbits(amodal.reshape(-1)), "shape": np.asarray(amodal.shape, dtype=np.int64)}
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, array in members.items():
+            member = io.BytesIO()
+            np.save(member, array, allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, member.getvalue())
     return buffer.getvalue()
 
 

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -25,16 +24,10 @@ from sdmr.sim.merge import merge_shards
 
 
 def _image_files(root: Path) -> dict[str, bytes]:
-    """Every per-image file's content; ``.npz`` by member so zip timestamps do not count."""
+    """Every per-image file's bytes (amodal ``.npz`` included: their zip timestamps are fixed)."""
     files = {}
     for path in sorted(p for p in root.rglob("image_*") if p.is_file()):
-        rel = str(path.relative_to(root))
-        if path.suffix == ".npz":
-            with zipfile.ZipFile(path) as zf:
-                for name in sorted(zf.namelist()):
-                    files[f"{rel}:{name}"] = zf.read(name)
-        else:
-            files[rel] = path.read_bytes()
+        files[str(path.relative_to(root))] = path.read_bytes()
     for name in ("train_indices.npy", "test_indices.npy", "camera_intrinsics.intr"):
         if (root / name).is_file():
             files[name] = (root / name).read_bytes()
