@@ -4,7 +4,8 @@
 Same model (same seed, same initial weights), same batch, same optimiser, lr schedule and
 gradient clipping; the only difference is Lightning's machinery (logging, hooks, loop state).
 The Lightning step time is the interval between consecutive batch starts, so it includes data
-fetching and logging. Goal: overhead ≤ 5 %.
+fetching and logging. The two loops alternate (twice each) and the ratio uses the fastest step
+of each, which is robust to other processes on a shared machine. Goal: overhead ≤ 5 %.
 
     python benchmarks/train_step.py [--steps 12] [--warmup 3] [--height 192 --width 256]
 """
@@ -128,13 +129,14 @@ def main() -> None:
     for _ in range(2):
         plain += plain_loop(items, args.steps // 2, args.warmup)
         ours += lightning_loop(items, args.steps // 2, args.warmup)
-    p, o = statistics.median(plain), statistics.median(ours)
+    # min is the contention-robust statistic on a shared machine; median shown for context
+    p, o = min(plain), min(ours)
     print(
         f"images {args.batch_size}×{args.height}×{args.width}, {torch.get_num_threads()} threads, "
         f"{len(plain)} timed steps each (after {args.warmup} warm-up)"
     )
-    print(f"plain torchvision loop : {p:.3f} s/step (median)")
-    print(f"sdmr Lightning Trainer : {o:.3f} s/step (median)")
+    print(f"plain torchvision loop : {p:.3f} s/step (min; median {statistics.median(plain):.3f})")
+    print(f"sdmr Lightning Trainer : {o:.3f} s/step (min; median {statistics.median(ours):.3f})")
     print(f"ratio ours/plain       : {o / p:.3f}  (overhead {100 * (o / p - 1):+.1f} %, goal ≤ +5 %)")
 
 

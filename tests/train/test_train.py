@@ -23,7 +23,7 @@ def _steps_logged(run: Path) -> list[int]:
         return sorted({int(row["step"]) for row in csv.DictReader(handle) if row.get("train/loss")})
 
 
-def test_cli_trains_writes_safe_checkpoint_and_resumes_exactly(toy_root, tmp_path, train_cli, fast):
+def test_cli_trains_writes_safe_checkpoint_and_resumes_exactly(toy_root, tmp_path, train_cli, fast, repo):
     first = tmp_path / "first"
     proc = train_cli(
         [
@@ -44,6 +44,21 @@ def test_cli_trains_writes_safe_checkpoint_and_resumes_exactly(toy_root, tmp_pat
     metrics = json.loads((first / "metrics.json").read_text())
     assert metrics["global_step"] == 3 and metrics["train_images"] == 6
     assert all(torch.isfinite(torch.tensor(metrics[k])) for k in ("train/loss", "train/loss_mask"))
+
+    curve = subprocess.run(
+        [
+            sys.executable,
+            str(repo / "scripts" / "plot_training_curve.py"),
+            str(first),
+            "--out",
+            str(tmp_path / "c.png"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert curve.returncode == 0 and "3 loss points" in curve.stdout, curve.stdout + curve.stderr
+    assert (tmp_path / "c.png").stat().st_size > 1000
 
     second = tmp_path / "second"
     proc = train_cli(

@@ -1,0 +1,69 @@
+"""LightningModule pieces that the end-to-end runs do not isolate."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from sdmr.data.errors import DataError
+from sdmr.data.instances import Instances
+from sdmr.model.lightning_module import SDMaskRCNNModule, plain
+from sdmr.model.val_store import PackedInstances, PackedInstancesList
+
+TINY = {"anchor_sizes": [16, 32, 64, 128, 256], "box_batch_size_per_image": 16}
+
+
+def _batch():
+    masks = torch.zeros(1, 64, 64, dtype=torch.uint8)
+    masks[0, 10:40, 12:44] = 1
+    target = {
+        "boxes": torch.tensor([[12.0, 10.0, 44.0, 40.0]]),
+        "labels": torch.ones(1, dtype=torch.int64),
+        "masks": masks,
+    }
+    return [torch.rand(3, 64, 64)], [target]
+
+
+def test_non_finite_loss_raises_with_the_fix():
+    torch.manual_seed(0)
+    module = SDMaskRCNNModule(TINY)
+    with torch.no_grad():
+        module.model.roi_heads.box_predictor.cls_score.weight.fill_(float("nan"))
+    module.train()
+    with pytest.raises(FloatingPointError, match="non-finite training loss.*loss_classifier=nan.*lower"):
+        module.training_step(_batch(), 0)
+
+
+def test_hyperparameters_are_plain_data_and_encoding_is_checked():
+    from omegaconf import OmegaConf
+
+    module = SDMaskRCNNModule(OmegaConf.create(TINY), input_encoding="wisdom_fixed")
+    assert (
+        type(module.hparams.model_kwargs) is dict
+        and type(module.hparams.model_kwargs["anchor_sizes"]) is list
+    )
+    assert module.hparams.input_encoding == "wisdom_fixed"
+    assert plain(OmegaConf.create({"a": [1, {"b": 2}]})) == {"a": [1, {"b": 2}]}
+    with pytest.raises(DataError, match="unknown input encoding"):
+        SDMaskRCNNModule(TINY, input_encoding="minmax")
+
+
+def test_default_optimiser_is_the_papers_sgd():
+    optimizer = SDMaskRCNNModule(TINY).configure_optimizers()
+    group = optimizer.param_groups[0]
+    assert isinstance(optimizer, torch.optim.SGD)
+    assert (group["lr"], group["momentum"], group["weight_decay"]) == (0.01, 0.9, 1e-4)
+
+
+def test_packed_validation_masks_round_trip():
+    rng = np.random.default_rng(0)
+    masks = rng.random((3, 17, 23)) > 0.5
+    inst = Instances(masks=masks, scores=np.array([0.9, 0.5, 0.1], dtype=np.float32))
+    packed = PackedInstances.pack(inst)
+    assert packed.bits.nbytes < masks.nbytes / 7
+    back = PackedInstancesList([packed, PackedInstances.pack(Instances.empty(17, 23))])
+    assert (
+        len(back) == 2 and np.array_equal(back[0].masks, masks) and np.allclose(back[0].scores, inst.scores)
+    )
+    assert back[1].masks.shape == (0, 17, 23)
