@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader, Dataset
 from sdmr.data.errors import DataError
 from sdmr.data.input_encoding import INPUT_ENCODINGS
 from sdmr.data.sample import Sample
-from sdmr.data.transforms import flip, pad_bottom_right, sample_to_model_pair
+from sdmr.data.transforms import flip, pad_bottom_right, sample_to_model_pair, three_channels
 
 Batch = tuple[list[torch.Tensor], list[dict[str, torch.Tensor]]]
 
@@ -47,7 +47,7 @@ class DetectionDataset(Dataset):
             image, target = flip(image, target, horizontal, vertical)
         if self.pad_to is not None:
             image, target = pad_bottom_right(image, target, self.pad_to)
-        return image, target
+        return three_channels(image), target
 
 
 def collate_detection(batch: list[tuple[torch.Tensor, dict]]) -> Batch:

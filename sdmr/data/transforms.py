@@ -16,10 +16,19 @@ from sdmr.data.instances import Instances
 from sdmr.data.sample import Sample
 
 
+def encode_depth_tensor(depth: np.ndarray, input_encoding: str) -> torch.Tensor:
+    """Float metres H×W → float32 tensor 1×H×W in [0, 1]."""
+    return torch.from_numpy(encode_depth_for_model(validate_depth(depth), input_encoding)).unsqueeze(0)
+
+
+def three_channels(image: torch.Tensor) -> torch.Tensor:
+    """1×H×W → 3×H×W as a view: the channels share one storage, so workers ship a third of the bytes."""
+    return image.expand(3, -1, -1)
+
+
 def depth_to_model_input(depth: np.ndarray, input_encoding: str) -> torch.Tensor:
-    """Float metres H×W → float32 tensor 3×H×W in [0, 1] (the encoded depth triplicated)."""
-    encoded = encode_depth_for_model(validate_depth(depth), input_encoding)
-    return torch.from_numpy(encoded).unsqueeze(0).expand(3, -1, -1).contiguous()
+    """Float metres H×W → float32 tensor 3×H×W in [0, 1] (the encoded depth triplicated, a view)."""
+    return three_channels(encode_depth_tensor(depth, input_encoding))
 
 
 def instances_to_target(instances: Instances, image_id: int) -> dict[str, torch.Tensor]:
@@ -76,7 +85,10 @@ def pad_bottom_right(
 
 
 def sample_to_model_pair(sample: Sample, input_encoding: str) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Encode one labelled sample; a size mismatch between depth and masks names the image."""
+    """Encode one labelled sample as a 1×H×W image and its target (flip/pad it, then `three_channels`).
+
+    A size mismatch between depth and masks names the image.
+    """
     instances = sample["instances"]
     if instances is None:
         raise DataError(
@@ -89,5 +101,5 @@ def sample_to_model_pair(sample: Sample, input_encoding: str) -> tuple[torch.Ten
             f"is {sample['depth'].shape}",
             fix="regenerate the masks at the depth image's resolution",
         )
-    image = depth_to_model_input(sample["depth"], input_encoding)
+    image = encode_depth_tensor(sample["depth"], input_encoding)
     return image, instances_to_target(instances, sample["image_id"])
