@@ -40,6 +40,9 @@ class Segmenter:
         device: torch device string.
         num_threads: CPU threads for torch (``None`` leaves torch's setting).
         max_detections: overrides the checkpoint's ``box_detections_per_img`` when given.
+        num_proposals: overrides the checkpoint's ``rpn_post_nms_top_n_test`` (the box head's
+            cost is linear in it); ``None`` keeps the trained setting.
+        channels_last: run convolutions in NHWC memory layout.
     """
 
     def __init__(
@@ -49,6 +52,8 @@ class Segmenter:
         device: str = "cpu",
         num_threads: int | None = None,
         max_detections: int | None = None,
+        num_proposals: int | None = None,
+        channels_last: bool = False,
     ) -> None:
         if num_threads is not None:
             torch.set_num_threads(num_threads)
@@ -57,8 +62,12 @@ class Segmenter:
         model.roi_heads.score_thresh = self.score_threshold
         if max_detections is not None:
             model.roi_heads.detections_per_img = int(max_detections)
+        if num_proposals is not None:
+            model.rpn._post_nms_top_n["testing"] = int(num_proposals)
         self.device = torch.device(device)
         self.model = model.eval().to(self.device)
+        if channels_last:  # weights in NHWC make convolutions pick NHWC for the padded batch too
+            self.model = self.model.to(memory_format=torch.channels_last)
 
     @torch.inference_mode()
     def segment(self, depth: np.ndarray) -> Instances:

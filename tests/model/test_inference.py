@@ -104,3 +104,13 @@ def test_segment_cli_reports_missing_checkpoint_and_input(tmp_path, depth_image)
         proc.returncode == 2 and "missing.ckpt" in proc.stdout and "checkpoint file not found" in proc.stdout
     )
     assert main(["x.ckpt", str(tmp_path / "nothing"), "--depth-encoding", "npy", "--out", str(tmp_path)]) == 2
+
+
+def test_speed_options_keep_the_detections(exported_model, depth_image):
+    base = Segmenter(exported_model, score_threshold=0.0).segment(depth_image)
+    nhwc = Segmenter(exported_model, score_threshold=0.0, channels_last=True).segment(depth_image)
+    assert len(nhwc) == len(base) and np.allclose(nhwc.scores, base.scores, atol=1e-4)
+    assert (nhwc.masks == base.masks).mean() > 0.999
+    fewer = Segmenter(exported_model, score_threshold=0.0, num_proposals=50)
+    assert fewer.model.rpn.post_nms_top_n() == 50
+    assert len(fewer.segment(depth_image)) <= 10
