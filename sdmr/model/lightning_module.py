@@ -82,8 +82,7 @@ class SDMaskRCNNModule(pl.LightningModule):
         self.model = build_sdmask_rcnn(**model_kwargs)
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
-        self._val_gt: list[PackedInstances] = []
-        self._val_pred: list[PackedInstances] = []
+        self._val: list[tuple[int, PackedInstances, PackedInstances]] = []
 
     # ----------------------------------------------------------------- setup
     def setup(self, stage: str) -> None:
@@ -127,35 +126,41 @@ class SDMaskRCNNModule(pl.LightningModule):
 
     # ------------------------------------------------------------ validation
     def on_validation_epoch_start(self) -> None:
-        self._val_gt, self._val_pred = [], []
+        self._val = []
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         images, targets = batch
         outputs = self.model(images)
         threshold = self.hparams.val_score_threshold
         for target, output in zip(targets, outputs, strict=True):
-            gt = Instances(masks=target["masks"].bool().cpu().numpy())
-            self._val_gt.append(PackedInstances.pack(gt))
-            self._val_pred.append(PackedInstances.pack(detections_to_instances(output, threshold)))
+            gt = PackedInstances.pack(Instances(masks=target["masks"].bool().cpu().numpy()))
+            pred = PackedInstances.pack(detections_to_instances(output, threshold))
+            self._val.append((int(target["image_id"]), gt, pred))
 
-    def _gathered(self) -> tuple[list[PackedInstances], list[PackedInstances]]:
-        """Every rank's images (DDP splits the val set), identical on all ranks."""
-        if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
-            return self._val_gt, self._val_pred
-        world = torch.distributed.get_world_size()
-        shards: list[Any] = [None] * world
-        torch.distributed.all_gather_object(shards, (self._val_gt, self._val_pred))
-        gt = [item for shard in shards for item in shard[0]]
-        pred = [item for shard in shards for item in shard[1]]
-        return gt, pred
+    def _gathered(self) -> list[tuple[int, PackedInstances, PackedInstances]]:
+        """Every rank's images, once each, in image-id order, identical on all ranks.
+
+        DDP splits the validation set and pads it with repeats to equal shares; the repeats
+        are dropped by image id so no image counts twice.
+        """
+        items = self._val
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            shards: list[Any] = [None] * torch.distributed.get_world_size()
+            torch.distributed.all_gather_object(shards, items)
+            items = [item for shard in shards for item in shard]
+        return sorted(
+            {image_id: (image_id, gt, pred) for image_id, gt, pred in items}.values(), key=lambda t: t[0]
+        )
 
     def on_validation_epoch_end(self) -> None:
-        gt, pred = self._gathered()
-        if not gt:
+        items = self._gathered()
+        if not items:
             return
+        gt = [g for _, g, _ in items]
+        pred = [p for _, _, p in items]
         metrics = coco_segm_metrics(PackedInstancesList(gt), PackedInstancesList(pred))
         for key in VAL_METRICS:
             self.log(
                 f"val/{key}", float(metrics[key]), prog_bar=key == "AP", sync_dist=False, rank_zero_only=False
             )
-        self._val_gt, self._val_pred = [], []
+        self._val = []

@@ -67,3 +67,17 @@ def test_packed_validation_masks_round_trip():
         len(back) == 2 and np.array_equal(back[0].masks, masks) and np.allclose(back[0].scores, inst.scores)
     )
     assert back[1].masks.shape == (0, 17, 23)
+
+
+def test_validation_counts_each_image_once():
+    """DDP pads the validation split with repeats; repeated image ids must not count twice."""
+    torch.manual_seed(0)
+    module = SDMaskRCNNModule(TINY).eval()
+    images, targets = _batch()
+    targets[0]["image_id"] = torch.tensor(7)
+    with torch.no_grad():
+        module.validation_step((images, targets), 0)
+        module.validation_step((images, targets), 1)
+    gathered = module._gathered()
+    assert [image_id for image_id, _, _ in gathered] == [7]
+    assert gathered[0][1].unpack().masks.shape == (1, 64, 64)
