@@ -111,10 +111,9 @@ def test_ddp_on_two_cpu_processes_runs_steps_and_validation(toy_root, tmp_path, 
         [
             "experiment=cpu_small",
             f"data.root={toy_root}",
-            "trainer=ddp",
             "trainer.accelerator=cpu",
             "trainer.devices=2",
-            "trainer.precision=32-true",
+            "trainer.strategy=ddp",
             "trainer.max_steps=2",
             "trainer.val_check_interval=2",
             f"hydra.run.dir={run}",
@@ -122,6 +121,8 @@ def test_ddp_on_two_cpu_processes_runs_steps_and_validation(toy_root, tmp_path, 
         ]
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
+    output = proc.stdout + proc.stderr
+    assert "distributed_backend=gloo" in output and "GLOBAL_RANK: 1, MEMBER: 2/2" in output
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["global_step"] == 2 and 0.0 <= metrics["val/AP"] <= 1.0
     assert (run / "checkpoints" / "last.ckpt").is_file()
