@@ -5,7 +5,7 @@ Peer: torchvision's ``MaskRCNN`` with its default post-processing (1000 post-NMS
 score threshold 0.05, box NMS 0.5), ``min_size``/``max_size`` set to the image so it does not
 upscale, under ``torch.no_grad``. Ours: ``Segmenter`` (``inference_mode``; the score threshold is
 applied inside the detector, so the mask head only runs on detections that are kept), with the
-checkpoint's settings and with fewer proposals / channels-last as variants.
+checkpoint's settings and with fewer proposals / channels-last / an int8 box head as variants.
 
 Printed per setting: s/image (fastest of the timed images: robust to other processes on a
 shared machine), detections/image, COCO mask AP/AR against the images' labels, and the ratio to
@@ -123,9 +123,8 @@ def main() -> None:
         "sdmr Segmenter (checkpoint settings)": Segmenter(checkpoint, thr).segment,
         "sdmr Segmenter, 1000 proposals": Segmenter(checkpoint, thr, num_proposals=1000).segment,
         "sdmr Segmenter, 500 proposals": Segmenter(checkpoint, thr, num_proposals=500).segment,
-        "sdmr Segmenter, 1000 proposals, channels-last": Segmenter(
-            checkpoint, thr, num_proposals=1000, channels_last=True
-        ).segment,
+        "sdmr Segmenter, channels-last": Segmenter(checkpoint, thr, channels_last=True).segment,
+        "sdmr Segmenter, int8 box head": Segmenter(checkpoint, thr, int8_box_head=True).segment,
     }
     shape = depths[0].shape
     print(
@@ -138,7 +137,7 @@ def main() -> None:
         metrics = coco_segm_metrics(truth, outputs)
         ratio = seconds / results["plain torchvision MaskRCNN (defaults)"][0]
         print(
-            f"{name:<46} {seconds:6.3f} s/image  {np.mean([len(o) for o in outputs]):5.1f} det/image  "
+            f"{name:<40} {seconds:6.3f} s/image  {np.mean([len(o) for o in outputs]):5.1f} det/image  "
             f"AP {metrics['AP']:.3f}  AR {metrics['AR']:.3f}  ratio {ratio:.3f}"
         )
 

@@ -103,6 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--score-threshold", type=float, default=0.5)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    parser.add_argument(
+        "--proposals", type=int, default=None, help="override the model's post-NMS proposal count"
+    )
+    parser.add_argument(
+        "--int8-box-head", action="store_true", help="CPU: int8 box head, ~25 %% faster, not bit-exact"
+    )
     parser.add_argument("--overwrite", action="store_true", help="redo images whose outputs exist")
     return parser
 
@@ -111,7 +117,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         files = input_files(args.inputs, args.depth_encoding)
-        segmenter = Segmenter(args.checkpoint, args.score_threshold, args.device, args.threads)
+        segmenter = Segmenter(
+            args.checkpoint,
+            args.score_threshold,
+            args.device,
+            args.threads,
+            num_proposals=args.proposals,
+            int8_box_head=args.int8_box_head,
+        )
         count = segment_files(segmenter, files, args.depth_encoding, args.out, args.overwrite)
     except DataError as err:
         print(f"sdmr-segment: error: {err}")

@@ -20,6 +20,8 @@ class SDMaskRCNNParams:
     device: str = "cpu"
     num_threads: int | None = None
     max_detections: int | None = None
+    num_proposals: int | None = None
+    int8_box_head: bool = False
 
 
 class SDMaskRCNNMethod(BaseMethod):

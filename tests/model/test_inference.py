@@ -114,3 +114,16 @@ def test_speed_options_keep_the_detections(exported_model, depth_image):
     fewer = Segmenter(exported_model, score_threshold=0.0, num_proposals=50)
     assert fewer.model.rpn.post_nms_top_n() == 50
     assert len(fewer.segment(depth_image)) <= 10
+
+
+def test_int8_box_head_keeps_confident_detections(exported_model, depth_image):
+    base = Segmenter(exported_model, score_threshold=0.0).segment(depth_image)
+    fast = Segmenter(exported_model, score_threshold=0.0, int8_box_head=True)
+    assert (
+        "Quantized" in type(fast.model.roi_heads.box_head.fc6).__name__
+        or "quantized" in type(fast.model.roi_heads.box_head.fc6).__module__
+    )
+    result = fast.segment(depth_image)
+    assert result.image_size == base.image_size and abs(len(result) - len(base)) <= 2
+    with pytest.raises(DataError, match="CPU only"):
+        Segmenter(exported_model, device="meta", int8_box_head=True)
