@@ -47,15 +47,22 @@ def smooth(values: list[float], window: int) -> list[float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("run", type=Path, help="run dir of python -m sdmr.train (holds csv/metrics.csv)")
+    parser.add_argument(
+        "runs", type=Path, nargs="+", help="run dirs of python -m sdmr.train (hold csv/metrics.csv)"
+    )
     parser.add_argument("--out", type=Path, required=True, help="PNG to write")
     parser.add_argument("--window", type=int, default=10, help="moving-average window (logged points)")
     args = parser.parse_args(argv)
+    loss, ap = [], []
     try:
-        loss, ap = read_log(args.run)
+        for run in args.runs:
+            run_loss, run_ap = read_log(run)
+            loss += run_loss
+            ap += run_ap
     except DataError as err:
         print(f"error: {err}")
         return 2
+    loss, ap = sorted(dict(loss).items()), sorted(dict(ap).items())
     import matplotlib
 
     matplotlib.use("Agg")
