@@ -10,7 +10,6 @@ Encodings:
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 from typing import Literal
 
@@ -19,6 +18,7 @@ from PIL import Image, UnidentifiedImageError
 
 from sdmr.data.atomic import atomic_save_npy, atomic_write_with
 from sdmr.data.errors import DataError
+from sdmr.data.safe_load import load_array_file
 
 DepthFileEncoding = Literal["wisdom8", "mm16", "npy"]
 DEPTH_FILE_ENCODINGS: tuple[str, ...] = ("wisdom8", "mm16", "npy")
@@ -112,12 +112,7 @@ def read_depth(path: str | Path, encoding: str) -> np.ndarray:
 
 
 def _read_float_array(path: Path) -> np.ndarray:
-    if not path.is_file():
-        raise DataError("file not found", path, "check the dataset folder and its index files")
-    try:
-        loaded = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
-        raise DataError(f"cannot read array ({err})", path, "the file is corrupt: regenerate it") from err
+    loaded = load_array_file(path, "depth file", "check the dataset folder and its index files")
     if isinstance(loaded, np.lib.npyio.NpzFile):
         with loaded:
             if "depth" not in loaded.files:

@@ -10,6 +10,7 @@ import numpy as np
 
 from sdmr.data.atomic import atomic_write_text
 from sdmr.data.errors import DataError
+from sdmr.data.safe_load import load_json_object
 
 
 @dataclass(frozen=True)
@@ -90,14 +91,9 @@ class CameraIntrinsics:
     @classmethod
     def load(cls, path: str | Path) -> CameraIntrinsics:
         path = Path(path)
-        if not path.is_file():
-            raise DataError("camera intrinsics file not found", path, "pass the path of a .intr/.json file")
-        try:
-            data = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise DataError(f"not valid JSON ({err})", path, "rewrite it with CameraIntrinsics.save") from err
-        if not isinstance(data, dict):
-            raise DataError("intrinsics JSON must be an object", path)
+        data = load_json_object(
+            path, "camera intrinsics file", "pass the path of a .intr/.json file", "rewrite it with CameraIntrinsics.save"
+        )
         return cls.from_dict(data, path)
 
     def save(self, path: str | Path) -> None:

@@ -8,7 +8,6 @@ byte for byte.
 from __future__ import annotations
 
 import io
-import json
 import re
 import zipfile
 from pathlib import Path
@@ -18,6 +17,7 @@ from PIL import Image
 
 from sdmr.data.depth_io import _open_png
 from sdmr.data.errors import DataError
+from sdmr.data.safe_load import load_array_file, load_json_object
 
 DEPTH_DIR = "depth_ims"
 DEPTH_NUMPY_DIR = "depth_ims_numpy"
@@ -94,12 +94,7 @@ def check_index_array(values: object, source: str | Path | None, what: str = "in
 
 
 def load_index_file(path: Path) -> np.ndarray:
-    if not path.is_file():
-        raise DataError("index file not found", path, "write it with np.save or pass split=None")
-    try:
-        values = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
-        raise DataError(f"cannot read index file ({err})", path, "the file is corrupt: rewrite it") from err
+    values = load_array_file(path, "index file", "write it with np.save or pass split=None")
     return check_index_array(values, path)
 
 
@@ -183,12 +178,4 @@ def read_amodal(path: Path) -> np.ndarray:
 
 
 def read_json(path: Path) -> dict:
-    if not path.is_file():
-        raise DataError("file not found", path, "check the dataset folder")
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise DataError(f"not valid JSON ({err})", path, "the file is corrupt: regenerate it") from err
-    if not isinstance(data, dict):
-        raise DataError("expected a JSON object", path, "regenerate it")
-    return data
+    return load_json_object(path, "JSON file", "check the dataset folder", "the file is corrupt: regenerate it")
