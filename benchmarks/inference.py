@@ -125,6 +125,9 @@ def main() -> None:
         "sdmr Segmenter, 500 proposals": Segmenter(checkpoint, thr, num_proposals=500).segment,
         "sdmr Segmenter, channels-last": Segmenter(checkpoint, thr, channels_last=True).segment,
         "sdmr Segmenter, int8 box head": Segmenter(checkpoint, thr, int8_box_head=True).segment,
+        "sdmr Segmenter, all three (500, NHWC, int8)": Segmenter(
+            checkpoint, thr, num_proposals=500, channels_last=True, int8_box_head=True
+        ).segment,
     }
     shape = depths[0].shape
     print(
@@ -137,7 +140,7 @@ def main() -> None:
         metrics = coco_segm_metrics(truth, outputs)
         ratio = seconds / results["plain torchvision MaskRCNN (defaults)"][0]
         print(
-            f"{name:<40} {seconds:6.3f} s/image  {np.mean([len(o) for o in outputs]):5.1f} det/image  "
+            f"{name:<44} {seconds:6.3f} s/image  {np.mean([len(o) for o in outputs]):5.1f} det/image  "
             f"AP {metrics['AP']:.3f}  AR {metrics['AR']:.3f}  ratio {ratio:.3f}"
         )
 
