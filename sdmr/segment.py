@@ -109,6 +109,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--int8-box-head", action="store_true", help="CPU: int8 box head, ~25 %% faster, not bit-exact"
     )
+    parser.add_argument(
+        "--input-scale",
+        type=float,
+        default=1.0,
+        help="resize factor before the model, so objects look as large as in training (e.g. 0.5: 640×480 "
+        "frames for a model trained at 256×192)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="redo images whose outputs exist")
     return parser
 
@@ -124,6 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.threads,
             num_proposals=args.proposals,
             int8_box_head=args.int8_box_head,
+            input_scale=args.input_scale,
         )
         count = segment_files(segmenter, files, args.depth_encoding, args.out, args.overwrite)
     except DataError as err:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from sdmr.data.errors import DataError
 from sdmr.data.instances import Instances
@@ -65,6 +66,10 @@ class Segmenter:
         int8_box_head: CPU only: dynamic int8 quantisation of the box head's two linear layers,
             which run on every proposal and dominate CPU time (benchmarks/inference.py: −25 %
             time, same AP on synthetic 512×384 images; outputs differ slightly, not bit-exact).
+        input_scale: resize depth by this factor before the model (nearest neighbour, so no
+            invented depths) and the masks back after. Anchors and features are in pixels, so
+            objects should appear about as large as in training: a model trained at 256×192
+            wants ~0.5 on 640×480 frames.
     """
 
     def __init__(
@@ -77,10 +82,14 @@ class Segmenter:
         num_proposals: int | None = None,
         channels_last: bool = False,
         int8_box_head: bool = False,
+        input_scale: float = 1.0,
     ) -> None:
         if num_threads is not None:
             torch.set_num_threads(num_threads)
         model, self.input_encoding, self.model_file = build_from_file(checkpoint)
+        if not input_scale > 0:
+            raise DataError(f"input_scale must be positive, got {input_scale}")
+        self.input_scale = float(input_scale)
         self.score_threshold = float(score_threshold)
         model.roi_heads.score_thresh = self.score_threshold
         if max_detections is not None:
@@ -98,5 +107,11 @@ class Segmenter:
     def segment(self, depth: np.ndarray) -> Instances:
         """Float32 H×W metres (0/NaN invalid) → instances at the same H×W, highest score first."""
         image = depth_to_model_input(depth, self.input_encoding).to(self.device)
+        height, width = image.shape[-2:]
+        if self.input_scale != 1.0:
+            size = (max(1, round(height * self.input_scale)), max(1, round(width * self.input_scale)))
+            image = F.interpolate(image[None], size=size, mode="nearest")[0]
         output = self.model([image])[0]
+        if self.input_scale != 1.0:
+            output = dict(output, masks=F.interpolate(output["masks"], size=(height, width), mode="bilinear"))
         return detections_to_instances(output, self.score_threshold)

@@ -22,6 +22,7 @@ class SDMaskRCNNParams:
     max_detections: int | None = None
     num_proposals: int | None = None
     int8_box_head: bool = False
+    input_scale: float = 1.0
 
 
 class SDMaskRCNNMethod(BaseMethod):

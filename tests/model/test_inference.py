@@ -127,3 +127,11 @@ def test_int8_box_head_keeps_confident_detections(exported_model, depth_image):
     assert result.image_size == base.image_size and abs(len(result) - len(base)) <= 2
     with pytest.raises(DataError, match="CPU only"):
         Segmenter(exported_model, device="meta", int8_box_head=True)
+
+
+def test_input_scale_returns_masks_at_the_input_size(exported_model, depth_image):
+    half = Segmenter(exported_model, score_threshold=0.0, input_scale=0.5)
+    result = half.segment(depth_image)
+    assert result.image_size == (96, 128) and len(result) > 0
+    with pytest.raises(DataError, match="input_scale must be positive"):
+        Segmenter(exported_model, input_scale=0)
