@@ -2,11 +2,11 @@
 # Create ./.venv and install sdmr with everything the tests and the quick start need.
 # Idempotent: a second run only checks. Torch goes in first so no package pulls a second copy.
 #   TORCH_SPEC   what to install for torch (default: the pinned pair this project is tested with)
-#   SDMR_EXTRAS  pip extras of sdmr to install (default: sim,wandb,dev)
+#   SDMR_EXTRAS  pip extras of sdmr to install (default: sim,dev)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TORCH_SPEC=${TORCH_SPEC:-"torch==2.14.1 torchvision==0.29.1"}
-SDMR_EXTRAS=${SDMR_EXTRAS:-"sim,wandb,dev"}
+SDMR_EXTRAS=${SDMR_EXTRAS:-"sim,dev"}
 
 # Offscreen OpenGL (EGL, Mesa) for the depth renderer; only installed where it is missing.
 if ! ldconfig -p 2>/dev/null | grep -q "libEGL_mesa"; then
