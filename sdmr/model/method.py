@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from sdmr.bench.method import BaseMethod
 from sdmr.data.errors import DataError
@@ -13,7 +13,10 @@ from sdmr.model.inference import Segmenter
 
 @dataclass
 class SDMaskRCNNParams:
-    """``checkpoint`` is required (a trained model); the rest are inference settings."""
+    """``checkpoint`` is required (a trained model); the rest are `Segmenter`'s inference settings.
+
+    The fields mirror `Segmenter`'s keyword arguments one to one and are passed through as such.
+    """
 
     checkpoint: str = ""
     score_threshold: float = 0.5
@@ -22,6 +25,7 @@ class SDMaskRCNNParams:
     max_detections: int | None = None
     num_proposals: int | None = None
     int8_box_head: bool = False
+    channels_last: bool = False
     input_scale: float = 1.0
 
 
@@ -45,9 +49,7 @@ class SDMaskRCNNMethod(BaseMethod):
                     fix="pass checkpoint=PATH (a .ckpt from python -m sdmr.train), e.g. "
                     "sdmr-bench --method sdmr --param checkpoint=runs/x/checkpoints/last.ckpt",
                 )
-            self._segmenter = Segmenter(
-                p.checkpoint, p.score_threshold, p.device, p.num_threads, p.max_detections
-            )
+            self._segmenter = Segmenter(**asdict(p))
         return self._segmenter
 
     def predict(self, sample: Sample) -> Instances:

@@ -48,6 +48,18 @@ def test_method_adapter_predicts_like_the_segmenter(exported_model, depth_image)
         SDMaskRCNNMethod().predict(sample)
 
 
+def test_every_method_parameter_reaches_the_segmenter(exported_model, depth_image):
+    settings = {"score_threshold": 0.0, "max_detections": 7, "num_proposals": 50, "input_scale": 0.5}
+    method = SDMaskRCNNMethod(checkpoint=str(exported_model), **settings)
+    sample = {"depth": depth_image, "instances": None, "intrinsics": None, "image_id": 0}
+    predicted = method.predict(sample)
+    segmenter = method.segmenter
+    assert segmenter.input_scale == 0.5 and segmenter.model.roi_heads.detections_per_img == 7
+    assert segmenter.model.rpn._post_nms_top_n["testing"] == 50
+    direct = Segmenter(exported_model, **settings).segment(depth_image)
+    assert np.array_equal(predicted.masks, direct.masks) and len(predicted) <= 7
+
+
 def test_label_image_gives_overlaps_to_the_best_score():
     masks = np.zeros((2, 4, 4), dtype=bool)
     masks[0, :2] = True
