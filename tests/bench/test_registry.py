@@ -34,6 +34,11 @@ def test_unknown_method_lists_names_and_closest_match() -> None:
     assert "Did you mean 'connected_components'" in message and "Available:" in message
 
 
+def test_planned_paper_baselines_say_they_are_not_implemented_yet() -> None:
+    with pytest.raises(MethodNotFound, match="region_growing.*does not implement yet.*Available now: .*connected_components"):
+        get_method("region_growing")
+
+
 @dataclass
 class Typed:
     count: int = 1
