@@ -88,3 +88,14 @@ def test_sweep_enumerates_paper_fig6_sizes_and_each_run_composes(tmp_path):
         overrides = [a for a in argv[3:] if not a.startswith("data.root=")] + [f"data.root={tmp_path}"]
         cfg = _compose(overrides)
         assert cfg.data.train_size in (4000, 8000, 20000, 40000) and cfg.logger.wandb.offline is False
+
+
+def test_sweep_files_that_cannot_be_used_raise_data_error_naming_them(tmp_path):
+    missing = tmp_path / "missing.yaml"
+    for fn in (sweep_runs, sweep_commands):
+        with pytest.raises(DataError, match="missing.yaml: cannot read sweep file.*Fix:"):
+            fn(missing)
+    random = tmp_path / "random.yaml"
+    random.write_text("method: random\nparameters: {}\n")
+    with pytest.raises(DataError, match="random.yaml: not a W&B grid sweep.*Fix:"):
+        sweep_commands(random)
