@@ -125,22 +125,23 @@ def _read_float_array(path: Path) -> np.ndarray:
     return validate_depth(loaded, path)
 
 
-def encode_depth_png(depth: np.ndarray, encoding: str) -> np.ndarray:
-    """The pixel array that ``write_depth`` stores for a PNG encoding (invalid → 0)."""
-    check_encoding(encoding)
+def encode_depth_png(depth: np.ndarray, encoding: str, path: str | Path | None = None) -> np.ndarray:
+    """The pixel array that ``write_depth`` stores for a PNG encoding (invalid → 0); ``path`` is where it goes."""
+    check_encoding(encoding, path)
     finite = np.nan_to_num(depth, nan=0.0)
     if encoding == "mm16":
         if finite.max() > 65.535:
             raise DataError(
                 "depth above 65.535 m cannot be stored as 16-bit millimetres",
-                fix="pass depth in metres (millimetre values passed as metres are 1000× too large), or use npy",
+                path,
+                "pass depth in metres (millimetre values passed as metres are 1000× too large), or use npy",
             )
         return np.round(finite * 1000.0).astype(np.uint16)
     if encoding == "wisdom8":
         scaled = (finite - WISDOM_MIN_DEPTH) / (WISDOM_MAX_DEPTH - WISDOM_MIN_DEPTH) * 255.0
         gray = np.clip(np.round(scaled), 0, 255).astype(np.uint8)
         return np.repeat(gray[..., None], 3, axis=2)
-    raise DataError(f"'{encoding}' is not a PNG depth encoding")
+    raise DataError(f"'{encoding}' is not a PNG depth encoding", path, "use wisdom8 or mm16 for PNG files")
 
 
 def write_depth(path: str | Path, depth: np.ndarray, encoding: str) -> None:
@@ -150,7 +151,7 @@ def write_depth(path: str | Path, depth: np.ndarray, encoding: str) -> None:
     if check_encoding(encoding, path) == "npy":
         atomic_save_npy(path, depth)
         return
-    pixels = encode_depth_png(depth, encoding)
+    pixels = encode_depth_png(depth, encoding, path)
     atomic_write_with(path, lambda buf: Image.fromarray(pixels).save(buf, format="PNG"))
 
 

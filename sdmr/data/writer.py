@@ -87,10 +87,7 @@ class DatasetWriter:
             )
         depth = validate_depth(sample["depth"], depth_path)
         height, width = depth.shape
-        try:
-            files = {depth_path: L.png_bytes(encode_depth_png(depth, self.png_encoding))}
-        except DataError as err:
-            raise _relocate(err, depth_path) from err
+        files = {depth_path: L.png_bytes(encode_depth_png(depth, self.png_encoding, depth_path))}
         if self.write_numpy_depth:
             files[self.path(L.DEPTH_NUMPY_DIR, index, ".npy")] = L.npy_bytes(depth)
 

@@ -167,6 +167,10 @@ def depth_beyond_mm16(tmp: Path):
     return (lambda: writer.write(0, _sample(depth=_depth(70.0)))), "image_000000.png"
 
 
+def write_depth_beyond_mm16(tmp: Path):
+    return (lambda: write_depth(tmp / "far.png", _depth(70.0), "mm16")), "far.png"
+
+
 def extra_meta_not_json(tmp: Path):
     writer = DatasetWriter(tmp / "w")
     return (lambda: writer.write(0, _sample(), extra_meta={"pose": np.eye(4)})), "image_000000.json"
@@ -230,6 +234,7 @@ CASES: list[Case] = [
     overlapping_modal_masks,
     intrinsics_missing_keys,
     depth_beyond_mm16,
+    write_depth_beyond_mm16,
     extra_meta_not_json,
     corrupt_amodal,
     label_id_beyond_meta,
