@@ -96,7 +96,11 @@ def read_depth(path: str | Path, encoding: str) -> np.ndarray:
                 "use encoding='wisdom8' for the original 8-bit WISDOM PNGs",
             )
         if raw.ndim != 2 or raw.dtype not in (np.uint16, np.int32, np.uint32):
-            raise DataError(f"expected a 16-bit single-channel PNG, got {raw.dtype} {raw.shape}", path)
+            raise DataError(
+                f"expected a 16-bit single-channel PNG, got {raw.dtype} {raw.shape}",
+                path,
+                "store millimetres as a single-channel uint16 PNG, or float metres as .npy (encoding='npy')",
+            )
         return validate_depth(raw.astype(np.float32) / 1000.0, path)
     if raw.dtype != np.uint8:
         raise DataError(

@@ -69,6 +69,11 @@ def sixteen_bit_read_as_wisdom8(tmp: Path):
     return (lambda: read_depth(tmp / "d16.png", "wisdom8")), "d16.png"
 
 
+def float_image_read_as_mm16(tmp: Path):
+    Image.fromarray(_depth()).save(tmp / "float.tiff")
+    return (lambda: read_depth(tmp / "float.tiff", "mm16")), "float.tiff"
+
+
 def nan_only_depth(tmp: Path):
     np.save(tmp / "nan.npy", np.full((H, W), np.nan, np.float32))
     return (lambda: read_depth(tmp / "nan.npy", "npy")), "nan.npy"
@@ -217,6 +222,7 @@ CASES: list[Case] = [
     truncated_npy,
     eight_bit_read_as_mm16,
     sixteen_bit_read_as_wisdom8,
+    float_image_read_as_mm16,
     nan_only_depth,
     inf_depth,
     wrong_ndim_depth,
