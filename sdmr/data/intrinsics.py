@@ -68,25 +68,30 @@ class CameraIntrinsics:
     @classmethod
     def from_dict(cls, data: dict, path: str | Path | None = None) -> CameraIntrinsics:
         """Read the ``.intr`` layout, or plain keys ``fx, fy, cx, cy, width, height``."""
+        fix = "write fx, fy, cx, cy, width, height (or the original _fx/_fy/... .intr keys)"
+
         def get(*names: str):
             for name in names:
                 if name in data:
                     return data[name]
-            raise DataError(
-                f"camera intrinsics lack '{names[0]}' (keys found: {sorted(data)})",
-                path,
-                "write fx, fy, cx, cy, width, height (or the original _fx/_fy/... .intr keys)",
-            )
+            raise DataError(f"camera intrinsics lack '{names[0]}' (keys found: {sorted(data)})", path, fix)
 
-        return cls(
-            fx=float(get("_fx", "fx")),
-            fy=float(get("_fy", "fy")),
-            cx=float(get("_cx", "cx", "x_offset")),
-            cy=float(get("_cy", "cy", "y_offset")),
-            width=int(get("_width", "width", "img_width")),
-            height=int(get("_height", "height", "img_height")),
-            frame=str(data.get("_frame", data.get("frame", "camera"))),
-        )
+        try:
+            return cls(
+                fx=float(get("_fx", "fx")),
+                fy=float(get("_fy", "fy")),
+                cx=float(get("_cx", "cx", "x_offset")),
+                cy=float(get("_cy", "cy", "y_offset")),
+                width=int(get("_width", "width", "img_width")),
+                height=int(get("_height", "height", "img_height")),
+                frame=str(data.get("_frame", data.get("frame", "camera"))),
+            )
+        except DataError as err:
+            if err.path is not None or path is None:
+                raise
+            raise DataError(err.problem, path, err.fix or fix) from err  # a bad value, attributed to its file
+        except (TypeError, ValueError) as err:
+            raise DataError(f"camera intrinsics hold a non-numeric value ({err})", path, fix) from err
 
     @classmethod
     def load(cls, path: str | Path) -> CameraIntrinsics:

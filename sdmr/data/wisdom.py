@@ -167,11 +167,12 @@ class WisdomDataset(Sequence):
         """The sample of image ``index`` (a file number, not a position in the split)."""
         path, encoding = self.depth_path(index)
         depth = read_depth(path, encoding)
-        meta = L.read_json(self.root / L.META_DIR / L.image_name(index, ".json")) if self.is_sdmr else {}
+        meta_path = self.root / L.META_DIR / L.image_name(index, ".json")
+        meta = L.read_json(meta_path) if self.is_sdmr else {}
         sample: Sample = {
             "depth": depth,
             "instances": self._instances(index, depth.shape, meta),
-            "intrinsics": CameraIntrinsics.from_dict(meta["intrinsics"])
+            "intrinsics": CameraIntrinsics.from_dict(meta["intrinsics"], meta_path)
             if meta.get("intrinsics")
             else self.default_intrinsics,
             "image_id": index,

@@ -167,6 +167,25 @@ def intrinsics_missing_keys(tmp: Path):
     return (lambda: CameraIntrinsics.load(tmp / "cam.intr")), "cam.intr"
 
 
+def intrinsics_bad_focal_length(tmp: Path):
+    (tmp / "cam.intr").write_text(json.dumps({"fx": -1, "fy": 500, "cx": 16, "cy": 12, "width": W, "height": H}))
+    return (lambda: CameraIntrinsics.load(tmp / "cam.intr")), "cam.intr"
+
+
+def intrinsics_not_a_number(tmp: Path):
+    (tmp / "cam.intr").write_text(json.dumps({"fx": "wide", "fy": 500, "cx": 16, "cy": 12, "width": W, "height": H}))
+    return (lambda: CameraIntrinsics.load(tmp / "cam.intr")), "cam.intr"
+
+
+def meta_intrinsics_bad_size(tmp: Path):
+    root = _toy(tmp)
+    meta_path = root / L.META_DIR / "image_000002.json"
+    meta = json.loads(meta_path.read_text())
+    meta["intrinsics"]["width"] = 0
+    meta_path.write_text(json.dumps(meta))
+    return (lambda: WisdomDataset(root, None)[2]), "image_000002.json"
+
+
 def depth_beyond_mm16(tmp: Path):
     writer = DatasetWriter(tmp / "w", png_encoding="mm16")
     return (lambda: writer.write(0, _sample(depth=_depth(70.0)))), "image_000000.png"
@@ -239,6 +258,9 @@ CASES: list[Case] = [
     unknown_encoding,
     overlapping_modal_masks,
     intrinsics_missing_keys,
+    intrinsics_bad_focal_length,
+    intrinsics_not_a_number,
+    meta_intrinsics_bad_size,
     depth_beyond_mm16,
     write_depth_beyond_mm16,
     extra_meta_not_json,
