@@ -281,13 +281,19 @@ def check_same_config(cfg: GenerateConfig, output: Path) -> None:
     import json
 
     from sdmr.data.atomic import atomic_write_text
+    from sdmr.data.safe_load import load_json_object
 
     current = json.loads(
         json.dumps({k: v for k, v in cfg.as_dict().items() if k != "num_images"}, sort_keys=True)
     )
     path = output / RUN_CONFIG
     if path.is_file():
-        stored = json.loads(path.read_text())
+        stored = load_json_object(
+            path,
+            "generator settings",
+            "write to a new --output folder",
+            "restore the file from the run that wrote this folder, or write to a new --output folder",
+        )
         if stored != current:
             changed = sorted(k for k in set(stored) | set(current) if stored.get(k) != current.get(k))
             raise DataError(

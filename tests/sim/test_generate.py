@@ -255,3 +255,9 @@ def test_cameras_stay_in_front_of_a_wall(tmp_path: Path, tiny_values) -> None:
     for meta in sorted((tmp_path / META_DIR).glob("*.json")):
         pose = np.asarray(json.loads(meta.read_text())["extra"]["world_from_camera"])
         assert pose[1, 3] < 0.05  # on the open side (aim jitter ± 5 cm), never behind the wall at +y
+
+
+def test_a_corrupt_stored_config_is_a_data_error_naming_it(tmp_path: Path, tiny_values) -> None:
+    (tmp_path / "generate_config.json").write_text("{not json")
+    with pytest.raises(DataError, match="generate_config.json.*Fix:"):
+        generate(build_config(tiny_values), tmp_path, progress=False)
