@@ -13,12 +13,12 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import json
 from collections import defaultdict
 from pathlib import Path
 
-from sdmr.data.atomic import atomic_write_bytes, atomic_write_text
+from sdmr.data.atomic import atomic_write_text, atomic_write_with
 from sdmr.data.errors import DataError
+from sdmr.data.safe_load import load_json_object
 
 #: Paper Fig. 6 (WISDOM-Real high-res test): size → (AP, AR).
 PAPER_FIG6 = {4000: (0.460, 0.593), 8000: (0.484, 0.615), 20000: (0.486, 0.649), 40000: (0.516, 0.647)}
@@ -32,12 +32,9 @@ def collect(folders: list[Path]) -> dict[int, list[dict]]:
         if not folder.exists():
             raise DataError("run folder not found", folder, "pass the sweep's output folder(s)")
         for path in sorted(folder.rglob("metrics.json")):
-            try:
-                metrics = json.loads(path.read_text())
-            except json.JSONDecodeError as err:
-                raise DataError(
-                    f"not valid JSON ({err})", path, "delete the broken run or re-run it"
-                ) from err
+            metrics = load_json_object(
+                path, "metrics.json", "re-run the training run", "delete the broken run or re-run it"
+            )
             size = metrics.get("train_images") or metrics.get("train_size")
             if size is None or any(m not in metrics for m in METRICS):
                 print(f"skipping {path}: no training-set size or no validation metrics")
@@ -96,10 +93,8 @@ def write_plot(rows: list[dict], path: Path) -> None:
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=120)
+    atomic_write_with(path, lambda buf: fig.savefig(buf, format="png", dpi=120))
     plt.close(fig)
-    atomic_write_bytes(path, buffer.getvalue())
 
 
 def main(argv: list[str] | None = None) -> int:

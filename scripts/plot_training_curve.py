@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
 from pathlib import Path
 
-from sdmr.data.atomic import atomic_write_bytes
+from sdmr.data.atomic import atomic_write_with
 from sdmr.data.errors import DataError
 
 
@@ -82,10 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     ax.grid(alpha=0.3)
     ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=120)
+    atomic_write_with(args.out, lambda buf: fig.savefig(buf, format="png", dpi=120))
     plt.close(fig)
-    atomic_write_bytes(args.out, buffer.getvalue())
     print(f"wrote {args.out} ({len(loss)} loss points, {len(ap)} validations)")
     return 0
 
