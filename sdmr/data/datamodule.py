@@ -11,7 +11,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from sdmr.data.errors import DataError
-from sdmr.data.input_encoding import INPUT_ENCODINGS
+from sdmr.data.input_encoding import check_input_encoding
 from sdmr.data.sample import Sample
 from sdmr.data.transforms import flip, pad_bottom_right, sample_to_model_pair, three_channels
 
@@ -118,10 +118,7 @@ class DepthDataModule(pl.LightningDataModule):
         dataset_kwargs: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        if input_encoding not in INPUT_ENCODINGS:
-            raise DataError(
-                f"unknown input encoding '{input_encoding}'", fix=f"use one of {', '.join(INPUT_ENCODINGS)}"
-            )
+        check_input_encoding(input_encoding)
         self.save_hyperparameters()
         self.root = root
         self.dataset_name = dataset

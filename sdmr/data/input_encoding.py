@@ -52,12 +52,13 @@ INPUT_ENCODINGS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 }
 
 
+def check_input_encoding(encoding: str) -> str:
+    """``encoding`` if it names a model input encoding (checked early, where it is configured)."""
+    if encoding not in INPUT_ENCODINGS:
+        raise DataError(f"unknown input encoding '{encoding}'", fix=f"use one of {', '.join(INPUT_ENCODINGS)}")
+    return encoding
+
+
 def encode_depth_for_model(depth: np.ndarray, encoding: str) -> np.ndarray:
     """Encode float metres H×W to a float32 H×W image in [0, 1] with the named encoding."""
-    try:
-        fn = INPUT_ENCODINGS[encoding]
-    except KeyError:
-        raise DataError(
-            f"unknown input encoding '{encoding}'", fix=f"use one of {', '.join(INPUT_ENCODINGS)}"
-        ) from None
-    return fn(depth)
+    return INPUT_ENCODINGS[check_input_encoding(encoding)](depth)
