@@ -135,6 +135,11 @@ class DepthDataModule(pl.LightningDataModule):
         self.dataset_kwargs = dict(dataset_kwargs or {})
         if dataset in ("wisdom_sim", "wisdom_real"):
             self.dataset_kwargs.setdefault("depth_source", depth_source)
+        elif depth_source != "auto":
+            raise DataError(
+                f"depth_source='{depth_source}' only applies to WISDOM datasets, not '{dataset}'",
+                fix="leave data.depth_source=auto for this dataset",
+            )
         self.train_set: DetectionDataset | None = None
         self.val_set: DetectionDataset | None = None
 

@@ -100,3 +100,14 @@ def test_nested_subsets_for_dataset_size_sweeps():
     with pytest.raises(DataError, match="only 100 images"):
         nested_subset_positions(100, 101, seed=5, what="data.train_size")
 
+
+
+def test_datamodule_refuses_options_it_would_ignore(tmp_path):
+    from sdmr.data.datamodule import DepthDataModule
+
+    with pytest.raises(DataError, match="unknown input encoding"):
+        DepthDataModule(str(tmp_path), input_encoding="raw")
+    with pytest.raises(DataError, match="only applies to WISDOM datasets"):
+        DepthDataModule(str(tmp_path), dataset="ocid", depth_source="png")
+    module = DepthDataModule(str(tmp_path), dataset="ocid")  # the config's default depth_source=auto is fine
+    assert "depth_source" not in module.dataset_kwargs
