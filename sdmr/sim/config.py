@@ -59,9 +59,14 @@ class GenerateConfig:
 
 def _apply(target, values: dict, where: str, source: Path | None):
     """Overwrite dataclass fields from a dict, rejecting unknown keys (typos must not pass silently)."""
-    if not isinstance(values, dict):
-        raise DataError(f"'{where}' must be a mapping, got {type(values).__name__}", source)
     names = {f.name: f for f in dataclasses.fields(target)}
+    if not isinstance(values, dict):
+        name = where.rstrip(".") or "the config"
+        raise DataError(
+            f"'{name}' must be a mapping, got {type(values).__name__}",
+            source,
+            f"write '{name}' as 'key: value' lines; valid keys: {', '.join(sorted(names))}",
+        )
     for key, value in values.items():
         if key not in names:
             raise DataError(
@@ -102,6 +107,12 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
             values = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as err:
             raise DataError(f"not valid YAML ({err})", path, "fix the syntax") from err
+        if not isinstance(values, dict):
+            raise DataError(
+                f"the config must be a mapping, got {type(values).__name__}",
+                path,
+                "write it as 'key: value' lines, like conf/generate/default.yaml",
+            )
     elif path != DEFAULT_CONFIG:
         raise DataError("config file not found", path, "pass an existing YAML file to --config")
     merged = _merge(values, overrides or {})

@@ -261,3 +261,14 @@ def test_a_corrupt_stored_config_is_a_data_error_naming_it(tmp_path: Path, tiny_
     (tmp_path / "generate_config.json").write_text("{not json")
     with pytest.raises(DataError, match="generate_config.json.*Fix:"):
         generate(build_config(tiny_values), tmp_path, progress=False)
+
+
+def test_a_section_that_is_not_a_mapping_is_a_data_error_with_a_fix(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("scene: 3\n")
+    with pytest.raises(DataError, match="'scene' must be a mapping.*Fix:.*max_objects") as err:
+        load_config(bad)
+    assert "bad.yaml" in str(err.value)
+    bad.write_text("- num_images: 3\n")
+    with pytest.raises(DataError, match="config must be a mapping.*Fix:"):
+        load_config(bad)
