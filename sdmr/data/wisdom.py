@@ -85,6 +85,9 @@ class WisdomDataset(Sequence):
         self.load_color = load_color
         self.load_amodal = load_amodal
         self.split = split
+        # written by our writer: per-image meta JSON says how many instances each image has
+        # (decided once here, not by a folder lookup on every read)
+        self.is_sdmr = self.layout == "training" and (self.root / L.META_DIR).is_dir()
         self.available = self._available_images()
         self.indices = self._select(split, indices)
         intr_path = next(
@@ -93,13 +96,8 @@ class WisdomDataset(Sequence):
         self.default_intrinsics = CameraIntrinsics.load(intr_path) if intr_path is not None else None
 
     # ------------------------------------------------------------------ indices
-    @property
-    def is_sdmr(self) -> bool:
-        """Written by our writer: per-image meta JSON says how many instances each image has."""
-        return self.layout == "training" and (self.root / L.META_DIR).is_dir()
-
     def _available_images(self) -> set[int]:
-        if self.layout == "training" and (self.root / L.META_DIR).is_dir():
+        if self.is_sdmr:
             found = L.indices_in(self.root / L.META_DIR, (".json",))  # complete images only
         else:
             found = L.indices_in(self.base / L.DEPTH_DIR, (".png", ".npy", ".npz")) | L.indices_in(
