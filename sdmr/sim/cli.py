@@ -39,7 +39,10 @@ def _generate_parser() -> argparse.ArgumentParser:
 
 
 def _overrides(args: argparse.Namespace) -> dict:
-    """Only what was given on the command line overrides the config file."""
+    """Only what was given on the command line overrides the config file; ``--camera`` brings its
+    preset's scene mix unless ``--scene`` says otherwise."""
+    from sdmr.sim.config import PRESET_SCENE
+
     out: dict = {}
     if args.camera:
         out["preset"] = args.camera
@@ -49,8 +52,8 @@ def _overrides(args: argparse.Namespace) -> dict:
     camera = {k: v for k, v in (("height", args.height), ("width", args.width)) if v is not None}
     if camera:
         out["camera"] = camera
-    if args.scene:
-        out["scene"] = {"kind": args.scene}
+    if args.scene or args.camera:
+        out["scene"] = {"kind": args.scene or PRESET_SCENE[args.camera]}
     if args.objects:
         out["objects"] = {"source": args.objects}
     render = {}
@@ -71,10 +74,6 @@ def _run_generate(argv: list[str]) -> int:
 
     args = _generate_parser().parse_args(argv)
     cfg = load_config(args.config, _overrides(args))
-    if args.camera and not args.scene:  # a preset brings its own scene mix unless --scene says otherwise
-        from sdmr.sim.config import PRESET_SCENE
-
-        cfg.scene.kind = PRESET_SCENE[args.camera]
     summary = generate(
         cfg, args.output, workers=args.workers, shard=Shard.parse(args.shard), progress=not args.no_progress
     )
