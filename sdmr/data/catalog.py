@@ -58,6 +58,19 @@ def check_dataset_name(name: str, root: str | Path | None = None) -> str:
     return name
 
 
+def depth_encoding_kwargs(name: str, depth_encoding: str | None, root: str | Path | None = None) -> dict:
+    """``{"depth_encoding": ...}`` for a dataset that takes one; OCID's depth is always mm16."""
+    if not depth_encoding:
+        return {}
+    if name == "ocid":
+        if depth_encoding != "mm16":
+            raise DataError(
+                f"OCID depth is 16-bit millimetres, not '{depth_encoding}'", root, "drop the depth encoding for OCID"
+            )
+        return {}
+    return {"depth_encoding": depth_encoding}
+
+
 def open_dataset(name: str, root: str | Path, split: str | None = None, **kwargs) -> Sequence[Sample]:
     """Open dataset ``name`` at ``root`` (a folder, or the JSON file for ``coco_json``)."""
     return _OPENERS[check_dataset_name(name, root)](Path(root), split, **kwargs)

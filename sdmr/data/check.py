@@ -17,7 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from sdmr.data import layout as L
-from sdmr.data.catalog import check_dataset_name, detect_dataset, open_dataset
+from sdmr.data.catalog import check_dataset_name, depth_encoding_kwargs, detect_dataset, open_dataset
 from sdmr.data.depth_io import read_depth, valid_mask
 from sdmr.data.errors import DataError
 from sdmr.data.sample import Sample
@@ -264,16 +264,12 @@ def check_dataset(
     """Check every image of the dataset at ``path`` (its kind detected from the folders unless named)."""
     root = Path(path)
     name = check_dataset_name(dataset, root) if dataset else detect_dataset(root)
+    kwargs = depth_encoding_kwargs(name, depth_encoding, root)
     report = CheckReport(root=root, dataset=name)
     try:
         if name in ("wisdom_sim", "wisdom_real"):
             _check_wisdom(report, root, depth_encoding, progress)
         else:
-            kwargs = (
-                {"depth_encoding": depth_encoding}
-                if depth_encoding and name in ("folder", "coco_json")
-                else {}
-            )
             _check_generic(report, open_dataset(name, root, **kwargs), progress)
     except DataError as err:  # the dataset cannot even be opened
         report.add_error(err)

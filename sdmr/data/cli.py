@@ -14,15 +14,11 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from sdmr.data.catalog import DATASET_NAMES, detect_dataset, open_dataset
+from sdmr.data.catalog import DATASET_NAMES, depth_encoding_kwargs, detect_dataset, open_dataset
 from sdmr.data.check import check_dataset
 from sdmr.data.depth_io import DEPTH_FILE_ENCODINGS
 from sdmr.data.errors import DataError
 from sdmr.data.sample import Sample
-
-
-def _dataset_kwargs(name: str, depth_encoding: str | None) -> dict:
-    return {"depth_encoding": depth_encoding} if depth_encoding and name != "ocid" else {}
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -59,7 +55,7 @@ def describe(dataset: Sequence[Sample], name: str, root: Path) -> list[tuple[str
 
 def cmd_info(args: argparse.Namespace) -> int:
     name = args.dataset or detect_dataset(args.path)
-    dataset = open_dataset(name, args.path, **_dataset_kwargs(name, args.depth_encoding))
+    dataset = open_dataset(name, args.path, **depth_encoding_kwargs(name, args.depth_encoding, args.path))
     rows = describe(dataset, name, Path(args.path))
     width = max(len(r[0]) for r in rows)
     print("\n".join(f"{k:<{width}}  {v}" for k, v in rows))
@@ -70,7 +66,8 @@ def cmd_to_coco(args: argparse.Namespace) -> int:
     from sdmr.data.coco import export_coco
 
     name = args.dataset or detect_dataset(args.path)
-    dataset = open_dataset(name, args.path, split=args.split, **_dataset_kwargs(name, args.depth_encoding))
+    kwargs = depth_encoding_kwargs(name, args.depth_encoding, args.path)
+    dataset = open_dataset(name, args.path, split=args.split, **kwargs)
 
     out = export_coco(dataset, args.out, description=f"{name} {args.path} split={args.split}", progress=True)
     counts = Counter(a["image_id"] for a in json.loads(Path(out).read_text())["annotations"])

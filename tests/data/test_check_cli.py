@@ -139,3 +139,16 @@ def test_info_and_to_coco_console_script(tmp_path: Path) -> None:
         [*command, "info", str(tmp_path / "nope")], capture_output=True, text=True, check=False
     )
     assert bad.returncode == 2 and "Fix:" in bad.stderr and "nope" in bad.stderr
+
+
+def test_ocid_refuses_a_depth_encoding_it_would_ignore(tmp_path: Path, capsys) -> None:
+    from sdmr.data.depth_io import write_depth
+
+    (tmp_path / "depth").mkdir()
+    write_depth(tmp_path / "depth" / "f.png", np.full((8, 8), 0.8, np.float32), "mm16")
+    assert main(["check", str(tmp_path), "--quiet", "--depth-encoding", "mm16"]) == 0
+    for command in (["check", "--quiet"], ["info"]):
+        capsys.readouterr()
+        assert main([command[0], str(tmp_path), *command[1:], "--depth-encoding", "wisdom8"]) == 2
+        err = capsys.readouterr().err
+        assert "OCID depth is 16-bit millimetres" in err and "Fix:" in err
