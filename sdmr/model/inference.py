@@ -84,11 +84,14 @@ class Segmenter:
         int8_box_head: bool = False,
         input_scale: float = 1.0,
     ) -> None:
+        if not input_scale > 0:  # checked before the (slow) checkpoint load
+            raise DataError(
+                f"input_scale must be positive, got {input_scale}",
+                fix="pass a factor > 0 (1.0 = the frames' own size, 0.5 = half)",
+            )
         if num_threads is not None:
             torch.set_num_threads(num_threads)
         model, self.input_encoding, self.model_file = build_from_file(checkpoint)
-        if not input_scale > 0:
-            raise DataError(f"input_scale must be positive, got {input_scale}")
         self.input_scale = float(input_scale)
         self.score_threshold = float(score_threshold)
         model.roi_heads.score_thresh = self.score_threshold

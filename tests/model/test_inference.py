@@ -147,3 +147,5 @@ def test_input_scale_returns_masks_at_the_input_size(exported_model, depth_image
     assert result.image_size == (96, 128) and len(result) > 0
     with pytest.raises(DataError, match="input_scale must be positive"):
         Segmenter(exported_model, input_scale=0)
+    with pytest.raises(DataError, match="input_scale must be positive.*Fix:"):
+        Segmenter("no_such_checkpoint.ckpt", input_scale=-1)  # checked before loading anything
