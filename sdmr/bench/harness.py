@@ -41,6 +41,7 @@ from sdmr.bench.registry import ParameterError, build_method, get_method, parse_
 from sdmr.data.atomic import atomic_write_text
 from sdmr.data.errors import DataError
 from sdmr.data.instances import Instances
+from sdmr.data.safe_load import load_json_object
 from sdmr.data.sample import Sample
 
 RESULT_KEYS = (*COCO_METRIC_KEYS, *OVERLAP_KEYS, "seconds_per_image", "num_images", "num_failed")
@@ -287,7 +288,8 @@ def _start_run_folder(config: BenchConfig, kind: str, out: Path) -> dict:
     if config.overwrite and out.exists():
         shutil.rmtree(out / "methods", ignore_errors=True)
     elif config_path.exists():
-        previous = json.loads(config_path.read_text())
+        previous = load_json_object(config_path, "run configuration", "choose a new or empty --output folder",
+                                    "pass --overwrite to start again there, or choose another --output")
         changed = [k for k in RESUME_KEYS if previous.get(k) != stored.get(k)]
         if changed:
             raise DataError(

@@ -21,6 +21,7 @@ from sdmr.bench.overlap import OVERLAP_KEYS
 from sdmr.data.atomic import atomic_write_bytes, atomic_write_text, atomic_write_with
 from sdmr.data.depth_io import valid_mask
 from sdmr.data.errors import DataError
+from sdmr.data.safe_load import load_json_object
 from sdmr.data.sample import Sample
 
 # Table I of the paper: methods as rows, AP/AR first, then the OCID-style F columns
@@ -194,14 +195,12 @@ def write_overlays(folder: Path, dataset: Sequence[Sample], records: list[dict],
 
 # ------------------------------------------------------------------ compare
 def load_run(run_dir: Path) -> dict:
-    path = Path(run_dir) / "results.json"
-    if not path.is_file():
-        raise DataError("no results.json here (the run did not finish)", run_dir,
-                        "pass a finished sdmr-bench run folder (rerun the same command to resume it)")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise DataError(f"results.json is not valid JSON ({err})", path, "rerun the benchmark") from err
+    return load_json_object(
+        Path(run_dir) / "results.json",
+        "run results",
+        "pass a finished sdmr-bench run folder (an unfinished run has none: rerun the same command to resume it)",
+        "rerun the benchmark",
+    )
 
 
 def compare_runs(run_dirs: Sequence[str | Path], output: str | Path) -> Path:

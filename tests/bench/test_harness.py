@@ -141,3 +141,18 @@ def test_original_protocol_pads_to_512(toy_dataset, tmp_path) -> None:
     assert doc["methods"]["connected_components"]["AP"] == pytest.approx(
         standard["methods"]["connected_components"]["AP"])
     assert list((tmp_path / "run" / "overlays" / "connected_components").glob("best_01_*.png"))
+
+
+def test_corrupt_run_files_are_data_errors(toy_dataset, tmp_path) -> None:
+    from sdmr.bench.report import compare_runs
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "run_config.json").write_text("{not json")
+    with pytest.raises(DataError, match=r"run_config\.json: run configuration is not valid JSON.*Fix: pass --overwrite"):
+        run_benchmark(config(toy_dataset, out, "connected_components"))
+    (out / "results.json").write_text("[1, 2]")
+    with pytest.raises(DataError, match=r"results\.json: run results must be a JSON object.*Fix: rerun"):
+        compare_runs([out], tmp_path / "cmp")
+    with pytest.raises(DataError, match=r"results\.json: run results not found.*Fix: pass a finished"):
+        compare_runs([tmp_path / "nope"], tmp_path / "cmp")
