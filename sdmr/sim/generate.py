@@ -95,7 +95,6 @@ class HeapGenerator:
         self.sim = HeapSimulator(cfg.scene)
         self.renderer = make_renderer(cfg.camera.width, cfg.camera.height, cfg.render.backend)
         self._meshes: dict[int, MeshObject | None] = {}
-        self.timing = {"physics": 0.0, "render": 0.0, "write": 0.0}
 
     def close(self) -> None:
         self.sim.close()
@@ -124,9 +123,7 @@ class HeapGenerator:
         todo = [i for i in heap_images(cfg, heap) if not self.writer.is_complete(i)]
         if not todo:
             return 0
-        t0 = time.perf_counter()
         scene, is_test = self.build_heap(heap)
-        t1 = time.perf_counter()
         self.renderer.set_heap(scene)
         centre = np.array([0.0, 0.0, cfg.scene.wall_thickness if scene.kind == "bin" else 0.0])
         camera = cfg.camera
@@ -136,10 +133,7 @@ class HeapGenerator:
             view_number = index - heap * cfg.views_per_heap
             rng = np.random.default_rng([cfg.seed, heap, view_number + 1])
             view = sample_view(camera, rng, centre)
-            t2 = time.perf_counter()
             rendering = self.renderer.render(view, amodal=cfg.render.amodal, color=cfg.render.color)
-            t3 = time.perf_counter()
-            self.timing["render"] += t3 - t2
             sample = self._sample(index, scene, view, rendering, rng)
             extra = {
                 "heap": heap,
@@ -152,8 +146,6 @@ class HeapGenerator:
                 "noise": cfg.noise.enabled,
             }
             self.writer.write(index, sample, extra)
-            self.timing["write"] += time.perf_counter() - t3
-        self.timing["physics"] += t1 - t0
         return len(todo)
 
     def _sample(self, index: int, heap: Heap, view, rendering, rng: np.random.Generator) -> Sample:
