@@ -126,9 +126,10 @@ class DatasetWriter:
                 meta["object_ids"] = instances.object_ids.tolist()
         meta["has_amodal"] = instances is not None and instances.amodal is not None
 
-        if "color" in sample and sample["color"] is not None:
+        color = sample.get("color")
+        if color is not None:
             color_path = self.path(L.COLOR_DIR, index, ".png")
-            color = np.asarray(sample["color"])
+            color = np.asarray(color)
             if color.dtype != np.uint8 or color.shape != (height, width, 3):
                 raise DataError(
                     f"colour must be uint8 {height}×{width}×3, got {color.dtype} {color.shape}",
@@ -136,11 +137,12 @@ class DatasetWriter:
                     "pass an RGB uint8 image of the depth image's size",
                 )
             files[color_path] = L.png_bytes(color)
-        meta["has_color"] = "color" in sample and sample["color"] is not None
+        meta["has_color"] = color is not None
 
-        if "bin_mask" in sample and sample["bin_mask"] is not None:
+        bin_mask = sample.get("bin_mask")
+        if bin_mask is not None:
             bin_path = self.path(L.BIN_DIR, index, ".png")
-            bin_mask = np.asarray(sample["bin_mask"])
+            bin_mask = np.asarray(bin_mask)
             if bin_mask.dtype != bool or bin_mask.shape != (height, width):
                 raise DataError(
                     f"bin_mask must be bool {height}×{width}, got {bin_mask.dtype} {bin_mask.shape}",
@@ -148,7 +150,7 @@ class DatasetWriter:
                     "pass a bool mask (True = bin/background) of the depth image's size",
                 )
             files[bin_path] = L.png_bytes(bin_mask.astype(np.uint8) * 255)
-        meta["has_bin_mask"] = "bin_mask" in sample and sample["bin_mask"] is not None
+        meta["has_bin_mask"] = bin_mask is not None
 
         intrinsics = sample.get("intrinsics")
         meta["intrinsics"] = None
