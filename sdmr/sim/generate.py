@@ -196,14 +196,12 @@ def _run_in_worker(heap: int) -> tuple[int, int]:
 
 
 def pending_heaps(cfg: GenerateConfig, output: Path, shard: Shard) -> list[int]:
-    from sdmr.data.layout import META_DIR, image_name
+    """Heaps of ``shard`` with an image still missing (its meta JSON, written last, is absent)."""
+    from sdmr.data.layout import META_DIR, indices_in
 
-    meta = output / META_DIR
-    done = {p.name for p in meta.iterdir()} if meta.is_dir() else set()
+    done = indices_in(output / META_DIR, (".json",))
     return [
-        h
-        for h in range(shard.index, num_heaps(cfg), shard.count)
-        if any(image_name(i, ".json") not in done for i in heap_images(cfg, h))
+        h for h in range(shard.index, num_heaps(cfg), shard.count) if not done.issuperset(heap_images(cfg, h))
     ]
 
 
