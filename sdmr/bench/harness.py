@@ -34,7 +34,13 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from sdmr.bench.metrics import COCO_METRIC_KEYS, evaluate_coco, image_coco_entries
+from sdmr.bench.metrics import (
+    COCO_METRIC_KEYS,
+    check_protocol,
+    evaluate_coco,
+    image_coco_entries,
+    resolve_backend,
+)
 from sdmr.bench.overlap import OVERLAP_KEYS, mean_overlap_metrics, overlap_boundary_metrics
 from sdmr.bench.progress import ProgressLog
 from sdmr.bench.registry import ParameterError, build_method, get_method, parse_overrides
@@ -307,6 +313,8 @@ def run_benchmark(config: BenchConfig) -> dict:
 
     if not config.methods:
         raise ParameterError("no method selected: pass --method NAME (see sdmr-bench --list)")
+    check_protocol(config.protocol)
+    backend = resolve_backend(config.backend)  # before any work: scoring comes after every image
     overrides = method_overrides(config.methods, config.params)
     dataset, kind = open_split(config.dataset, config.dataset_type, config.split)
     if len(dataset) == 0:
@@ -331,7 +339,7 @@ def run_benchmark(config: BenchConfig) -> dict:
         _run_images(method, dataset, log, config, name)
         records = log.ordered()
         records_by_method[name] = records
-        results[name] = summarize_method(name, method, records, config.backend, folder)
+        results[name] = summarize_method(name, method, records, backend, folder)
     document = {
         "schema_version": SCHEMA_VERSION,
         "methods": results,

@@ -39,6 +39,7 @@ __all__ = [
     "PROTOCOLS",
     "CocoEvaluation",
     "check_prediction",
+    "check_protocol",
     "coco_detections",
     "coco_segm_evaluation",
     "coco_segm_metrics",
@@ -47,6 +48,7 @@ __all__ = [
     "image_coco_entries",
     "overlap_boundary_metrics",
     "pairwise_mask_iou",
+    "resolve_backend",
 ]
 
 
@@ -155,12 +157,16 @@ def check_prediction(pred: object, gt_size: tuple[int, int], where: str) -> Inst
     return pred
 
 
+def check_protocol(protocol: str) -> None:
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; choose one of {PROTOCOLS}")
+
+
 def _checked_pair(
     gt: Instances | None, pred: object, protocol: str, bin_mask: np.ndarray | None, where: str
 ) -> tuple[Instances, Instances]:
     """Validate one image's pair and apply the bin filter (the original protocol's)."""
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"unknown protocol {protocol!r}; choose one of {PROTOCOLS}")
+    check_protocol(protocol)
     if gt is None:
         raise DataError(
             f"{where} has no ground-truth instances, so it cannot be scored",
@@ -219,7 +225,8 @@ def _coco_inputs(
     return images, annotations, detections
 
 
-def _resolve_backend(backend: str) -> str:
+def resolve_backend(backend: str) -> str:
+    """The backend ``backend`` runs on: "auto" is faster-coco-eval when installed, else pycocotools."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown COCO backend {backend!r}; choose one of {BACKENDS}")
     if backend in ("pycocotools", "sdmr"):
@@ -276,7 +283,7 @@ def evaluate_coco(
     max_dets: int = 100,
 ) -> CocoEvaluation:
     """Class-agnostic segm evaluation of COCO records (as made by :func:`image_coco_entries`)."""
-    backend = _resolve_backend(backend)
+    backend = resolve_backend(backend)
     if backend == "sdmr":
         return _native_from_records(images, annotations, detections, max_dets)
     # fresh ids from 1: COCOeval uses id 0 for "unmatched"
@@ -360,7 +367,7 @@ def coco_segm_evaluation(
     max_dets: int = 100,
 ) -> CocoEvaluation:
     """Class-agnostic COCO segm evaluation; see :func:`coco_segm_metrics` for the numbers."""
-    if _resolve_backend(backend) == "sdmr":
+    if resolve_backend(backend) == "sdmr":
         return _native_from_instances(ground_truth, predictions, protocol, bin_masks, max_dets)
     images, annotations, detections = _coco_inputs(ground_truth, predictions, protocol, bin_masks)
     return evaluate_coco(images, annotations, detections, backend=backend, max_dets=max_dets)

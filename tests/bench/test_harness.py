@@ -156,3 +156,19 @@ def test_corrupt_run_files_are_data_errors(toy_dataset, tmp_path) -> None:
         compare_runs([out], tmp_path / "cmp")
     with pytest.raises(DataError, match=r"results\.json: run results not found.*Fix: pass a finished"):
         compare_runs([tmp_path / "nope"], tmp_path / "cmp")
+
+
+@pytest.mark.parametrize("option", [{"protocol": "paper"}, {"backend": "detectron2"}])
+def test_unknown_protocol_or_backend_is_refused_before_any_work(toy_dataset, tmp_path, option) -> None:
+    with pytest.raises(ValueError, match=f"unknown .*{next(iter(option.values()))}"):
+        run_benchmark(config(toy_dataset, tmp_path / "out", "connected_components", **option))
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_faster_coco_eval_is_refused_before_any_work(toy_dataset, tmp_path, monkeypatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "faster_coco_eval", None)  # import raises ImportError
+    with pytest.raises(ImportError, match="faster-coco-eval"):
+        run_benchmark(config(toy_dataset, tmp_path / "out", "connected_components", backend="faster"))
+    assert not (tmp_path / "out").exists()
