@@ -22,7 +22,6 @@ from sdmr.data.atomic import atomic_write_with
 from sdmr.data.depth_io import DEPTH_FILE_ENCODINGS, read_depth
 from sdmr.data.errors import DataError
 from sdmr.data.folder import FolderDataset
-from sdmr.data.input_encoding import encode_depth_for_model
 from sdmr.data.instances import Instances
 from sdmr.data.layout import label_pixels
 from sdmr.model.inference import Segmenter
@@ -79,11 +78,12 @@ def segment_files(
             continue
         depth = read_depth(path, encoding)
         try:
-            instances = segmenter.segment(depth)
+            image = segmenter.encode(depth)
+            instances = segmenter.segment_encoded(image)
         except DataError as err:
             raise DataError(err.problem, path, err.fix) from err
         label = label_image(instances)
-        _save_png(overlay_path, overlay_image(encode_depth_for_model(depth, segmenter.input_encoding), label))
+        _save_png(overlay_path, overlay_image(image[0].numpy(), label))  # the encoded depth, in grey
         _save_png(label_path, label)  # written last: its presence marks the image done
         done += 1
     return done

@@ -106,10 +106,18 @@ class Segmenter:
         if channels_last:  # weights in NHWC make convolutions pick NHWC for the padded batch too
             self.model = self.model.to(memory_format=torch.channels_last)
 
-    @torch.inference_mode()
+    def encode(self, depth: np.ndarray) -> torch.Tensor:
+        """Float32 H×W metres (0/NaN invalid) → the model's 3×H×W input, encoded as it was trained."""
+        return depth_to_model_input(depth, self.input_encoding)
+
     def segment(self, depth: np.ndarray) -> Instances:
         """Float32 H×W metres (0/NaN invalid) → instances at the same H×W, highest score first."""
-        image = depth_to_model_input(depth, self.input_encoding).to(self.device)
+        return self.segment_encoded(self.encode(depth))
+
+    @torch.inference_mode()
+    def segment_encoded(self, image: torch.Tensor) -> Instances:
+        """An input from :meth:`encode` → instances at its H×W (for callers that reuse the encoding)."""
+        image = image.to(self.device)
         height, width = image.shape[-2:]
         if self.input_scale != 1.0:
             size = (max(1, round(height * self.input_scale)), max(1, round(width * self.input_scale)))

@@ -10,8 +10,9 @@ import pytest
 from PIL import Image
 
 from sdmr.bench.method import Method
-from sdmr.data.depth_io import write_depth
+from sdmr.data.depth_io import read_depth, write_depth
 from sdmr.data.errors import DataError
+from sdmr.data.input_encoding import encode_depth_for_model
 from sdmr.data.instances import Instances
 from sdmr.model.inference import Segmenter
 from sdmr.model.method import SDMaskRCNNMethod
@@ -90,6 +91,10 @@ def test_segment_cli_writes_labels_and_overlays_and_resumes(exported_model, dept
         overlay = np.asarray(Image.open(out / "overlays" / f"frame_{i}.png"))
         assert label.shape == (96, 128) and label.max() >= 1
         assert overlay.shape == (96, 128, 3)
+        depth = read_depth(folder / f"frame_{i}.png", "mm16")
+        grey = (encode_depth_for_model(depth, "median_relative") * 255).round().astype(np.uint8)
+        background = label == 0
+        assert background.any() and np.array_equal(overlay[background], np.stack([grey[background]] * 3, 1))
     assert main(args) == 0
     assert "0 image(s) segmented, 2 already done" in capsys.readouterr().out
 
