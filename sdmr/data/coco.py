@@ -146,6 +146,13 @@ def _decode_segmentation(
         ) from err
 
 
+def _integer_id(value: object, what: str, path: Path) -> int:
+    try:
+        return int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError) as err:
+        raise DataError(f"{what} is not an integer id ({value!r})", path, "COCO ids are integers") from err
+
+
 class CocoJsonDataset(Sequence):
     """Samples of a COCO instances JSON whose ``file_name``s are depth files."""
 
@@ -174,18 +181,25 @@ class CocoJsonDataset(Sequence):
                 raise DataError(
                     f"COCO JSON lacks a '{key}' list", self.json_path, "write a COCO instances file"
                 )
-        self.images = sorted(data["images"], key=lambda image: image.get("id", -1))
-        self.by_image: dict[int, list[dict]] = {}
-        for annotation in data["annotations"]:
-            self.by_image.setdefault(int(annotation.get("image_id", -1)), []).append(annotation)
-        for position, image in enumerate(self.images):
+        for position, image in enumerate(data["images"]):
             for key in ("id", "file_name"):
-                if key not in image:
+                if not isinstance(image, dict) or key not in image:
                     raise DataError(
                         f"images[{position}] lacks '{key}'",
                         self.json_path,
                         "give every image id and file_name",
                     )
+            _integer_id(image["id"], f"images[{position}].id", self.json_path)
+        self.images = sorted(data["images"], key=lambda image: int(image["id"]))
+        self.by_image: dict[int, list[dict]] = {}
+        for position, annotation in enumerate(data["annotations"]):
+            if not isinstance(annotation, dict):
+                raise DataError(
+                    f"annotations[{position}] is not an object", self.json_path, "write a COCO instances file"
+                )
+            image_id = annotation.get("image_id", -1)
+            image_id = _integer_id(image_id, f"annotations[{position}].image_id", self.json_path)
+            self.by_image.setdefault(image_id, []).append(annotation)
         self.positions = {int(image["id"]): k for k, image in enumerate(self.images)}
         if len(self.positions) != len(self.images):
             raise DataError("two images share an id", self.json_path, "give every image a distinct id")

@@ -167,14 +167,19 @@ def intrinsics_missing_keys(tmp: Path):
     return (lambda: CameraIntrinsics.load(tmp / "cam.intr")), "cam.intr"
 
 
+def _intrinsics_file(tmp: Path, fx: object) -> Path:
+    (tmp / "cam.intr").write_text(json.dumps({"fx": fx, "fy": 500, "cx": 16, "cy": 12, "width": W, "height": H}))
+    return tmp / "cam.intr"
+
+
 def intrinsics_bad_focal_length(tmp: Path):
-    (tmp / "cam.intr").write_text(json.dumps({"fx": -1, "fy": 500, "cx": 16, "cy": 12, "width": W, "height": H}))
-    return (lambda: CameraIntrinsics.load(tmp / "cam.intr")), "cam.intr"
+    path = _intrinsics_file(tmp, -1)
+    return (lambda: CameraIntrinsics.load(path)), "cam.intr"
 
 
 def intrinsics_not_a_number(tmp: Path):
-    (tmp / "cam.intr").write_text(json.dumps({"fx": "wide", "fy": 500, "cx": 16, "cy": 12, "width": W, "height": H}))
-    return (lambda: CameraIntrinsics.load(tmp / "cam.intr")), "cam.intr"
+    path = _intrinsics_file(tmp, "wide")
+    return (lambda: CameraIntrinsics.load(path)), "cam.intr"
 
 
 def meta_intrinsics_bad_size(tmp: Path):
@@ -216,6 +221,17 @@ def label_id_beyond_meta(tmp: Path):
 
 def coco_without_images(tmp: Path):
     (tmp / "bad.json").write_text(json.dumps({"annotations": []}))
+    return (lambda: CocoJsonDataset(tmp / "bad.json")), "bad.json"
+
+
+def coco_image_id_not_a_number(tmp: Path):
+    images = [{"id": "seven", "file_name": "d.png"}]
+    (tmp / "bad.json").write_text(json.dumps({"images": images, "annotations": []}))
+    return (lambda: CocoJsonDataset(tmp / "bad.json")), "bad.json"
+
+
+def coco_annotation_not_an_object(tmp: Path):
+    (tmp / "bad.json").write_text(json.dumps({"images": [], "annotations": [[1, 2]]}))
     return (lambda: CocoJsonDataset(tmp / "bad.json")), "bad.json"
 
 
@@ -267,6 +283,8 @@ CASES: list[Case] = [
     corrupt_amodal,
     label_id_beyond_meta,
     coco_without_images,
+    coco_image_id_not_a_number,
+    coco_annotation_not_an_object,
     folder_png_without_encoding,
     ocid_train_split,
     corrupt_manifest,
