@@ -24,7 +24,7 @@ from sdmr.data.errors import DataError
 from sdmr.data.instances import Instances
 from sdmr.data.sample import Sample
 from sdmr.sim.camera import sample_view
-from sdmr.sim.config import GenerateConfig, build_config
+from sdmr.sim.config import GenerateConfig
 from sdmr.sim.noise import add_sensor_noise
 from sdmr.sim.objects import MeshObject, ObjectLibrary, ObjectSpec
 from sdmr.sim.scene import Heap, HeapSimulator, choose_scene_kind, sample_num_objects
@@ -178,13 +178,13 @@ _WORKER: HeapGenerator | None = None
 _WORKER_ERROR: Exception | None = None
 
 
-def _init_worker(cfg_dict: dict, output: str, library: ObjectLibrary, gl_threads: int | None) -> None:
+def _init_worker(cfg: GenerateConfig, output: str, library: ObjectLibrary, gl_threads: int | None) -> None:
     global _WORKER, _WORKER_ERROR
     if gl_threads:
         os.environ.setdefault("LP_NUM_THREADS", str(gl_threads))  # llvmpipe threads per process
     logging.basicConfig(level=logging.WARNING)
     try:
-        _WORKER = HeapGenerator(build_config(cfg_dict), Path(output), library)
+        _WORKER = HeapGenerator(cfg, Path(output), library)
     except Exception as err:  # noqa: BLE001 - a failing Pool initializer respawns for ever; report it instead
         _WORKER_ERROR = err
 
@@ -219,7 +219,7 @@ def _iterate(
         return
     ctx = mp.get_context("spawn")  # a fresh interpreter per worker: own pybullet and GL context
     gl_threads = max(1, (os.cpu_count() or 1) // workers)
-    with ctx.Pool(workers, _init_worker, (cfg.as_dict(), str(output), library, gl_threads)) as pool:
+    with ctx.Pool(workers, _init_worker, (cfg, str(output), library, gl_threads)) as pool:
         for _, written in pool.imap_unordered(_run_in_worker, heaps, chunksize=1):
             yield written
 
