@@ -262,22 +262,19 @@ def load_mesh_file(
     path = Path(spec.path or "")
     if spec.source == "pybullet_data":
         vertices, faces, parts = read_obj_groups(path)  # already VHACD parts
-        parts = parts or [vertices]
-    else:
-        import trimesh
-
-        try:
-            mesh = trimesh.load(path, force="mesh", process=True)
-        except Exception as err:
-            raise DataError(f"cannot read mesh ({err})", path, "re-export it as OBJ/STL/PLY") from err
-        vertices = np.asarray(getattr(mesh, "vertices", np.zeros((0, 3))), dtype=np.float64)
-        faces = np.asarray(getattr(mesh, "faces", np.zeros((0, 3))), dtype=np.int64)
-        _check_finite(vertices, faces)
-        vertices, _ = _normalise(vertices, [])
-        parts = convex_parts(vertices, faces, decomposition, cache_dir)
+        vertices, parts = _normalise(vertices, parts or [vertices])
         return MeshObject(spec, vertices, faces, parts)
-    vertices, parts = _normalise(vertices, parts)
-    return MeshObject(spec, vertices, faces, parts)
+    import trimesh
+
+    try:
+        mesh = trimesh.load(path, force="mesh", process=True)
+    except Exception as err:
+        raise DataError(f"cannot read mesh ({err})", path, "re-export it as OBJ/STL/PLY") from err
+    vertices = np.asarray(getattr(mesh, "vertices", np.zeros((0, 3))), dtype=np.float64)
+    faces = np.asarray(getattr(mesh, "faces", np.zeros((0, 3))), dtype=np.int64)
+    _check_finite(vertices, faces)
+    vertices, _ = _normalise(vertices, [])
+    return MeshObject(spec, vertices, faces, convex_parts(vertices, faces, decomposition, cache_dir))
 
 
 # ----------------------------------------------------------------------------- the library
