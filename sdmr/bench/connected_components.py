@@ -78,7 +78,8 @@ def ransac_plane(
     norms = np.linalg.norm(normals, axis=1)
     good = norms > 1e-12
     if not np.any(good):
-        raise DataError("depth points are degenerate (collinear): no support plane to find")
+        raise DataError("depth points are degenerate (collinear): no support plane to find",
+                        fix="check the depth image (too few distinct valid pixels to fit a plane)")
     normals = normals[good] / norms[good, None]
     offsets = -np.einsum("kj,kj->k", normals, triples[good, 0])
     inliers = (np.abs(subset @ normals.T + offsets) < threshold).sum(axis=0)
@@ -124,7 +125,7 @@ class ConnectedComponents(BaseMethod):
         p = self.params
         depth = np.asarray(sample["depth"], dtype=np.float32)
         if depth.ndim != 2:
-            raise DataError(f"depth must be H×W, got shape {depth.shape}")
+            raise DataError(f"depth must be H×W, got shape {depth.shape}", fix="pass one depth channel in metres")
         valid = valid_mask(depth)
         if np.count_nonzero(valid) < 3:  # a blank frame: nothing stands on anything
             return np.zeros_like(valid), np.zeros_like(depth)

@@ -318,7 +318,8 @@ def run_benchmark(config: BenchConfig) -> dict:
     overrides = method_overrides(config.methods, config.params)
     dataset, kind = open_split(config.dataset, config.dataset_type, config.split)
     if len(dataset) == 0:
-        raise DataError(f"split {config.split!r} holds no images", config.dataset)
+        raise DataError(f"split {config.split!r} holds no images", config.dataset,
+                        "choose another --split ('all' = every image) or check the dataset folder")
     if dataset[0]["instances"] is None:
         raise DataError(
             f"dataset type {kind!r} split {config.split!r} has no ground-truth labels, so it cannot be scored",

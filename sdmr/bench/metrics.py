@@ -205,7 +205,8 @@ def _check_lengths(ground_truth: Sequence, predictions: Sequence, bin_masks: Seq
             fix="pass one Instances per image to both sequences, in the same order",
         )
     if bin_masks is not None and len(bin_masks) != len(ground_truth):
-        raise DataError(f"{len(bin_masks)} bin masks for {len(ground_truth)} images")
+        raise DataError(f"{len(bin_masks)} bin masks for {len(ground_truth)} images",
+                        fix="pass one bin mask (or None) per image, in the same order")
 
 
 def _coco_inputs(

@@ -157,7 +157,8 @@ def _f_measure(precision: np.ndarray | float, recall: np.ndarray | float) -> np.
 def _masks_of(value: Instances | np.ndarray, what: str) -> np.ndarray:
     masks = value.masks if isinstance(value, Instances) else np.asarray(value)
     if masks.ndim != 3 or masks.dtype != bool:
-        raise DataError(f"{what} masks must be a bool N×H×W array, got {masks.dtype} {masks.shape}")
+        raise DataError(f"{what} masks must be a bool N×H×W array, got {masks.dtype} {masks.shape}",
+                        fix="pass sdmr.data.Instances or a bool N×H×W mask stack")
     return masks[masks.any(axis=(1, 2))]  # empty masks are not objects
 
 

@@ -186,7 +186,8 @@ def write_overlays(folder: Path, dataset: Sequence[Sample], records: list[dict],
         depth = np.asarray(sample["depth"], dtype=np.float32)
         gt = sample["instances"]
         if gt is None:
-            raise DataError(f"image {record['name']} lost its labels since it was scored")
+            raise DataError(f"image {record['name']} lost its labels since it was scored",
+                            fix="the dataset changed during the run: rerun it with --overwrite")
         pred = decode_records(record["coco"]["detections"], depth.shape)
         rgb = render_overlay(depth, gt.masks, pred)
         name = f"{kind}_{rank:02d}_{Path(record['name']).stem}_F{record['metrics']['overlap_F']:.2f}.png"

@@ -107,6 +107,8 @@ def test_mismatched_sizes_and_missing_labels_are_data_errors() -> None:
         coco_segm_metrics([None], [TWO])  # type: ignore[list-item]
     with pytest.raises(DataError, match="predictions"):
         coco_segm_metrics([TWO, TWO], [TWO])
+    with pytest.raises(DataError, match="1 bin masks for 2 images.*Fix:"):
+        coco_segm_metrics([TWO, TWO], [TWO, TWO], bin_masks=[None])
 
 
 def random_scene(rng: np.random.Generator, size: int = 48) -> tuple[Instances, Instances]:

@@ -104,6 +104,8 @@ def test_boundary_map_and_disk_by_hand() -> None:
 def test_mismatched_sizes_raise() -> None:
     with pytest.raises(DataError, match="40×40"):
         overlap_boundary_metrics(boxes(40, [A]), boxes(30, [A]))
+    with pytest.raises(DataError, match="must be a bool N×H×W array.*Fix:"):
+        overlap_boundary_metrics(boxes(40, [A]), boxes(40, [A]).masks.astype(np.uint8))
 
 
 # ----------------------------------------------------------------- reference port of uois
