@@ -162,10 +162,11 @@ def amodal_bytes(amodal: np.ndarray) -> bytes:
 
 def read_amodal(path: Path) -> np.ndarray:
     """The bool N×H×W amodal masks of an ``.npz`` written by `amodal_bytes`."""
-    if not path.is_file():
-        raise DataError("amodal mask file not found", path, "pass load_amodal=False or regenerate the image")
+    data = load_array_file(path, "amodal mask file", "pass load_amodal=False or regenerate the image")
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise DataError("cannot read amodal masks: a single array, not an .npz", path, "regenerate the image")
     try:
-        with np.load(path, allow_pickle=False) as data:
+        with data:
             packed, shape = data["masks"], tuple(int(s) for s in data["shape"])
     except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile) as err:
         raise DataError(

@@ -211,6 +211,13 @@ def corrupt_amodal(tmp: Path):
     return (lambda: WisdomDataset(root, None, load_amodal=True)[0]), "image_000000.npz"
 
 
+def amodal_saved_as_npy(tmp: Path):
+    root = _toy(tmp)
+    with open(root / L.AMODAL_DIR / "image_000000.npz", "wb") as handle:
+        np.save(handle, np.zeros((1, H, W), bool))
+    return (lambda: WisdomDataset(root, None, load_amodal=True)[0]), "image_000000.npz"
+
+
 def label_id_beyond_meta(tmp: Path):
     root = _toy(tmp)
     label = np.zeros((H, W), np.uint8)
@@ -281,6 +288,7 @@ CASES: list[Case] = [
     write_depth_beyond_mm16,
     extra_meta_not_json,
     corrupt_amodal,
+    amodal_saved_as_npy,
     label_id_beyond_meta,
     coco_without_images,
     coco_image_id_not_a_number,
