@@ -13,6 +13,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch.optim import SGD, Optimizer
 
 from sdmr.bench.metrics import coco_segm_metrics
@@ -30,10 +31,6 @@ VAL_METRICS = ("AP", "AP50", "AP75", "AR")
 
 def plain(value: Any) -> Any:
     """OmegaConf containers → dicts/lists, so hyper-parameters unpickle with weights_only=True."""
-    try:
-        from omegaconf import DictConfig, ListConfig, OmegaConf
-    except ImportError:  # pragma: no cover - hydra is a dependency
-        return value
     if isinstance(value, (DictConfig, ListConfig)):
         return OmegaConf.to_container(value, resolve=True)
     if isinstance(value, dict):
