@@ -326,14 +326,14 @@ def run_benchmark(config: BenchConfig) -> dict:
             config.dataset,
             "benchmark a labelled dataset (WISDOM modal_segmasks/, OCID label/, COCO annotations)",
         )
+    train = None if config.fit_split is None else open_split(config.dataset, kind, config.fit_split)[0]
     out = Path(config.output)
     stored = _start_run_folder(config, kind, out)
     results: dict[str, dict] = {}
     records_by_method: dict[str, list[dict]] = {}
     for name in config.methods:
         method = build_method(name, overrides[name])
-        if config.fit_split is not None:
-            train, _ = open_split(config.dataset, kind, config.fit_split)
+        if train is not None:
             method.fit(train, None)
         folder = out / "methods" / name
         log = ProgressLog(folder / "progress.jsonl")
@@ -341,16 +341,16 @@ def run_benchmark(config: BenchConfig) -> dict:
         records = log.ordered()
         records_by_method[name] = records
         results[name] = summarize_method(name, method, records, backend, folder)
+    first = next(iter(records_by_method.values()))
     document = {
         "schema_version": SCHEMA_VERSION,
         "methods": results,
         "dataset": {"path": stored["dataset"], "type": kind, "split": config.split,
-                    "num_images": len(next(iter(records_by_method.values())))},
+                    "num_images": len(first)},
         "config": stored,
         "versions": package_versions(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    first = next(iter(records_by_method.values()))
     report.write_ground_truth(out / "ground_truth.json", first)
     report.write_run_tables(out, document)
     report.write_per_image_csv(out / "per_image.csv", records_by_method)

@@ -172,3 +172,11 @@ def test_missing_faster_coco_eval_is_refused_before_any_work(toy_dataset, tmp_pa
     with pytest.raises(ImportError, match="faster-coco-eval"):
         run_benchmark(config(toy_dataset, tmp_path / "out", "connected_components", backend="faster"))
     assert not (tmp_path / "out").exists()
+
+
+def test_unknown_fit_split_is_refused_before_the_run_folder_is_made(toy_dataset, tmp_path) -> None:
+    with pytest.raises(DataError):
+        run_benchmark(BenchConfig(dataset=str(toy_dataset), output=str(tmp_path / "out"),
+                                  methods=["connected_components"], split="test",
+                                  fit_split="nosuchsplit", show_progress=False))
+    assert not (tmp_path / "out").exists()
