@@ -17,6 +17,19 @@ from sdmr.data.errors import DataError
 IMAGE_FOLDERS = (L.DEPTH_DIR, L.DEPTH_NUMPY_DIR, L.MODAL_DIR, L.AMODAL_DIR, L.COLOR_DIR, L.BIN_DIR)
 
 
+def _image_files(shard: Path) -> dict[int, list[Path]]:
+    """Every per-image file of ``shard`` by image index: one listing per folder, not one per image."""
+    files: dict[int, list[Path]] = {}
+    for folder in IMAGE_FOLDERS:
+        if not (shard / folder).is_dir():
+            continue
+        for src in (shard / folder).iterdir():
+            index = L.parse_image_index(src)
+            if index is not None and src.suffix and not src.name.startswith("."):  # not temp files
+                files.setdefault(index, []).append(src)
+    return files
+
+
 def merge_shards(output: str | Path, shards: list[str | Path]) -> Path:
     """Copy every finalized shard's images into ``output`` and finalize the union."""
     from sdmr.data.writer import DatasetWriter
@@ -25,6 +38,7 @@ def merge_shards(output: str | Path, shards: list[str | Path]) -> Path:
     if not shards:
         raise DataError("no shard folders given", fix="sdmr-generate merge OUT SHARD_DIR [SHARD_DIR ...]")
     owner: dict[int, Path] = {}
+    shard_files: dict[Path, dict[int, list[Path]]] = {}
     train, test, manifests = [], [], []
     for shard in map(Path, shards):
         manifest_path = shard / L.MANIFEST
@@ -35,6 +49,7 @@ def merge_shards(output: str | Path, shards: list[str | Path]) -> Path:
         manifests.append(L.read_json(manifest_path))
         train.append(L.load_index_file(L.index_file(shard, "train")))
         test.append(L.load_index_file(L.index_file(shard, "test")))
+        shard_files[shard] = _image_files(shard)
         for index in sorted(L.indices_in(shard / L.META_DIR, (".json",))):
             if index in owner and owner[index] != shard:
                 raise DataError(
@@ -54,9 +69,8 @@ def merge_shards(output: str | Path, shards: list[str | Path]) -> Path:
     for index, shard in sorted(owner.items()):
         if writer.is_complete(index):
             continue
-        for folder in IMAGE_FOLDERS:
-            for src in (shard / folder).glob(L.image_name(index, ".*")):
-                atomic_write_bytes(output / folder / src.name, src.read_bytes())
+        for src in shard_files[shard].get(index, []):
+            atomic_write_bytes(output / src.parent.name / src.name, src.read_bytes())
         meta = shard / L.META_DIR / L.image_name(index, ".json")
         atomic_write_bytes(writer.meta_path(index), meta.read_bytes())  # last: marks the image complete
     metadata = dict(manifests[0].get("metadata", {}))
