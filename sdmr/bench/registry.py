@@ -51,7 +51,7 @@ class MethodSpec:
     def summary(self) -> str:
         return str(getattr(self.cls, "summary", "") or "")
 
-    def parameters(self) -> list[tuple[str, str, Any]]:
+    def parameters(self) -> list[tuple[str, Any, Any]]:
         """``(name, type, default)`` of every field of the method's ``Params`` dataclass."""
         params_cls = getattr(self.cls, "Params", None)
         if params_cls is None or not dataclasses.is_dataclass(params_cls):
@@ -65,7 +65,7 @@ class MethodSpec:
                 default = f.default_factory()
             else:
                 default = "(required)"
-            rows.append((f.name, _type_name(hints.get(f.name, f.type)), default))
+            rows.append((f.name, hints.get(f.name, f.type), default))
         return rows
 
 
@@ -180,8 +180,6 @@ def parse_value(text: str, tp: Any, what: str) -> Any:
 def parse_overrides(spec: MethodSpec, assignments: list[str]) -> dict[str, Any]:
     """``["name=value", ...]`` → typed keyword arguments for the method's ``Params``."""
     fields = {name: tp for name, tp, _ in spec.parameters()}
-    params_cls = getattr(spec.cls, "Params", None)
-    hints = typing.get_type_hints(params_cls) if params_cls is not None and fields else {}
     parsed: dict[str, Any] = {}
     for item in assignments:
         key, sep, value = item.partition("=")
@@ -193,7 +191,7 @@ def parse_overrides(spec: MethodSpec, assignments: list[str]) -> dict[str, Any]:
                 f"method {spec.name!r} has no parameter {key!r}.{_closest(key, list(fields))} "
                 f"Parameters: {', '.join(fields) or '(none)'}"
             )
-        parsed[key] = parse_value(value, hints[key], f"{spec.name}.{key}")
+        parsed[key] = parse_value(value, fields[key], f"{spec.name}.{key}")
     return parsed
 
 
@@ -208,5 +206,5 @@ def describe(spec: MethodSpec) -> str:
     """The ``--list`` entry of one method: name, summary, parameters with defaults."""
     lines = [f"{spec.name}  ({spec.target})", f"    {spec.summary or '(no summary)'}"]
     for pname, ptype, default in spec.parameters():
-        lines.append(f"    --param {pname}={default!r}  [{ptype}]")
+        lines.append(f"    --param {pname}={default!r}  [{_type_name(ptype)}]")
     return "\n".join(lines)
