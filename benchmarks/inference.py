@@ -40,8 +40,11 @@ from sdmr.model.checkpoint import build_from_file, export_model
 from sdmr.model.inference import Segmenter, detections_to_instances
 
 
-def peer_model(checkpoint: str, **settings) -> tuple[MaskRCNN, str]:
-    """torchvision MaskRCNN with torchvision defaults (unless overridden) and our weights."""
+def peer_model(checkpoint: str, **settings) -> tuple[MaskRCNN, str, dict]:
+    """torchvision MaskRCNN with torchvision defaults (unless overridden) and our weights.
+
+    Also returns the checkpoint's input encoding and builder arguments (our settings).
+    """
     ours, encoding, info = build_from_file(checkpoint)
     kwargs = info.model_kwargs
     model = MaskRCNN(
@@ -55,7 +58,7 @@ def peer_model(checkpoint: str, **settings) -> tuple[MaskRCNN, str]:
         **settings,
     )
     model.load_state_dict(ours.state_dict())
-    return model.eval(), encoding
+    return model.eval(), encoding, kwargs
 
 
 def peer_segment(model: MaskRCNN, encoding: str) -> Callable[[np.ndarray], Instances]:
@@ -116,7 +119,7 @@ def main() -> None:
     depths = [s["depth"] for s in samples]
     truth = [s["instances"] for s in samples]
     thr = args.score_threshold
-    peer, encoding = peer_model(checkpoint)
+    peer, encoding, kw = peer_model(checkpoint)
 
     settings: dict[str, Callable[[np.ndarray], Instances]] = {
         "plain torchvision MaskRCNN (defaults)": peer_segment(peer, encoding),
@@ -145,9 +148,7 @@ def main() -> None:
         )
 
     ours_out = results["sdmr Segmenter (checkpoint settings)"][1]
-    _, _, info = build_from_file(checkpoint)
-    kw = info.model_kwargs
-    same, _ = peer_model(
+    same, _, _ = peer_model(
         checkpoint,
         rpn_pre_nms_top_n_test=kw.get("rpn_pre_nms_top_n_test", 1000),
         rpn_post_nms_top_n_test=kw.get("rpn_post_nms_top_n_test", 2000),

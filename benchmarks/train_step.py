@@ -109,7 +109,7 @@ def lightning_loop(items: list, steps: int, warmup: int) -> list[float]:
             callbacks=[timer],
         )
         trainer.fit(module, train_dataloaders=loader)
-    starts = timer.starts if timer.starts else []
+    starts = timer.starts
     return [b - a for a, b in zip(starts[warmup:-1], starts[warmup + 1 :], strict=True)]
 
 
