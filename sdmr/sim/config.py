@@ -93,7 +93,30 @@ def build_config(values: dict | None = None, source: Path | None = None) -> Gene
         camera=camera_preset(preset),
         scene=SceneConfig(kind=PRESET_SCENE.get(preset, "mix")),
     )
-    return _apply(cfg, values, "", source)
+    return _check_counts(_apply(cfg, values, "", source), source)
+
+
+def _check_counts(cfg: GenerateConfig, source: Path | None) -> GenerateConfig:
+    """Image counts and split fractions a run cannot use: caught here, naming the config file,
+    instead of a ZeroDivisionError (views_per_heap: 0) or an error inside a worker."""
+    for key, value, low in (("num_images", cfg.num_images, 0), ("views_per_heap", cfg.views_per_heap, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise DataError(
+                f"'{key}' must be an integer ≥ {low}, got {value!r}",
+                source,
+                f"set {key}: {max(low, 1)} or more",
+            )
+    for key, value, interval, inside in (
+        ("test_fraction", cfg.test_fraction, "[0, 1]", lambda f: 0.0 <= f <= 1.0),
+        ("objects.test_fraction", cfg.objects.test_fraction, "[0, 1)", lambda f: 0.0 <= f < 1.0),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not inside(value):
+            raise DataError(
+                f"'{key}' must be a number in {interval}, got {value!r}",
+                source,
+                f"set {key}: 0.2 (the paper's split)",
+            )
+    return cfg
 
 
 def load_config(path: str | Path | None = None, overrides: dict | None = None) -> GenerateConfig:

@@ -272,3 +272,24 @@ def test_a_section_that_is_not_a_mapping_is_a_data_error_with_a_fix(tmp_path: Pa
     bad.write_text("- num_images: 3\n")
     with pytest.raises(DataError, match="config must be a mapping.*Fix:"):
         load_config(bad)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("views_per_heap", 0),
+        ("num_images", -1),
+        ("num_images", "many"),
+        ("test_fraction", 1.5),
+        ("objects.test_fraction", 1.0),
+    ],
+)
+def test_unusable_counts_and_fractions_are_data_errors_naming_the_file(tmp_path: Path, key, value) -> None:
+    import yaml
+
+    section, _, name = key.rpartition(".")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({section: {name: value}} if section else {name: value}))
+    with pytest.raises(DataError, match=f"'{key}' must be.*Fix:") as err:
+        load_config(bad)
+    assert "bad.yaml" in str(err.value)
