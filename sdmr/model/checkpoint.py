@@ -74,8 +74,19 @@ def read_model_file(path: str | Path) -> ModelFile:
     path = Path(path)
     obj = _torch_load(path)
     if not isinstance(obj, dict):
-        raise DataError(f"checkpoint is a {type(obj).__name__}, not a dict of tensors", path)
+        raise DataError(
+            f"checkpoint is a {type(obj).__name__}, not a dict of tensors",
+            path,
+            "save a state_dict (torch.save(model.state_dict(), path)) or use export_model",
+        )
     if obj.get("format") == EXPORT_FORMAT:
+        missing = [k for k in ("state_dict", "model_kwargs", "input_encoding") if k not in obj]
+        if missing:
+            raise DataError(
+                f"exported model file lacks {', '.join(missing)}",
+                path,
+                "re-export it with sdmr.model.checkpoint.export_model",
+            )
         return ModelFile(path, obj["state_dict"], dict(obj["model_kwargs"]), obj["input_encoding"])
     if "state_dict" in obj and isinstance(obj["state_dict"], dict):
         hparams = obj.get("hyper_parameters") or {}

@@ -80,3 +80,16 @@ def test_export_round_trip_rebuilds_identical_model(exported_model, depth_image)
     with torch.no_grad():
         a, b = model.eval()([image])[0], again.eval()([image])[0]
     assert torch.equal(a["scores"], b["scores"]) and len(a["scores"]) > 0
+
+
+def test_incomplete_export_and_non_dict_files_are_data_errors(tmp_path):
+    partial_export = tmp_path / "partial.pt"
+    torch.save({"format": "sdmr-maskrcnn", "state_dict": {}}, partial_export)
+    with pytest.raises(
+        DataError, match="partial.pt: exported model file lacks model_kwargs, input_encoding.*Fix:"
+    ):
+        read_model_file(partial_export)
+    tensor = tmp_path / "tensor.pt"
+    torch.save(torch.zeros(2), tensor)
+    with pytest.raises(DataError, match="tensor.pt: checkpoint is a Tensor.*Fix:"):
+        read_model_file(tensor)
