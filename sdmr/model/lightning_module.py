@@ -17,8 +17,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch.optim import SGD, Optimizer
 
 from sdmr.bench.metrics import coco_segm_metrics
-from sdmr.data.errors import DataError
-from sdmr.data.input_encoding import INPUT_ENCODINGS
+from sdmr.data.input_encoding import check_input_encoding
 from sdmr.data.instances import Instances
 from sdmr.model.builder import build_sdmask_rcnn
 from sdmr.model.checkpoint import load_weights
@@ -63,10 +62,7 @@ class SDMaskRCNNModule(pl.LightningModule):
         val_score_threshold: float = 0.0,
     ) -> None:
         super().__init__()
-        if input_encoding not in INPUT_ENCODINGS:
-            raise DataError(
-                f"unknown input encoding '{input_encoding}'", fix=f"use one of {', '.join(INPUT_ENCODINGS)}"
-            )
+        check_input_encoding(input_encoding)
         model_kwargs = plain(model_kwargs) or {}
         self.save_hyperparameters(
             {
