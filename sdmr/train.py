@@ -37,7 +37,8 @@ def check_config(cfg: DictConfig) -> None:
         raise DataError(
             "checkpoint to resume from not found", ckpt, "pass ckpt_path=RUN_DIR/checkpoints/last.ckpt"
         )
-    if "init_weights" in cfg.model.keys() and OmegaConf.is_missing(cfg.model, "init_weights"):
+    # .keys(): DictConfig.__contains__ is False for a MISSING ("???") value, which is what we look for
+    if "init_weights" in cfg.model.keys() and OmegaConf.is_missing(cfg.model, "init_weights"):  # noqa: SIM118
         raise DataError(
             "this model config needs initial weights", fix="add model.init_weights=/path/to/weights.pth"
         )
