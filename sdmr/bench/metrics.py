@@ -24,6 +24,7 @@ from pycocotools import mask as mask_utils
 
 from sdmr.bench.coco_native import IOU_THRESHOLDS, RECALL_THRESHOLDS, accumulate, match_image
 from sdmr.bench.overlap import overlap_boundary_metrics, pairwise_mask_iou
+from sdmr.data.coco import encode_masks_with_geometry, mask_annotations
 from sdmr.data.errors import DataError
 from sdmr.data.instances import Instances
 
@@ -70,23 +71,7 @@ class CocoEvaluation:
 
 def encode_masks(masks: np.ndarray) -> list[dict]:
     """COCO RLEs (counts as str, JSON-ready) of a bool ``N×H×W`` stack."""
-    return [rle for rle, _, _ in _encode_with_geometry(masks)]
-
-
-def _encode_with_geometry(masks: np.ndarray) -> list[tuple[dict, float, list[float]]]:
-    """RLE, area and box of each mask, from one pycocotools call per stack.
-
-    ``view(uint8)`` reinterprets the bools without a copy, so the only copy is the
-    column-major one RLE needs.
-    """
-    if len(masks) == 0:
-        return []
-    rles = mask_utils.encode(np.asfortranarray(np.ascontiguousarray(masks).view(np.uint8).transpose(1, 2, 0)))
-    areas = mask_utils.area(rles)
-    boxes = mask_utils.toBbox(rles)
-    for rle in rles:
-        rle["counts"] = rle["counts"].decode("ascii")
-    return [(rle, float(a), [float(v) for v in box]) for rle, a, box in zip(rles, areas, boxes, strict=True)]
+    return [rle for rle, _, _ in encode_masks_with_geometry(masks)]
 
 
 def _pad_to(masks: np.ndarray, size: int) -> np.ndarray:
@@ -126,18 +111,7 @@ def coco_detections(
     records: list[dict] = []
     for image_id, pred in zip(image_ids, predictions, strict=True):
         masks = _pad_to(pred.masks, ORIGINAL_PAD_SIZE) if protocol == "original" else pred.masks
-        records.extend(_annotations(masks, int(image_id), _scores(pred, protocol)))
-    return records
-
-
-def _annotations(masks: np.ndarray, image_id: int, scores: np.ndarray | None = None) -> list[dict]:
-    """COCO annotation records of one image's masks (detections when ``scores`` is given)."""
-    records = []
-    for k, (rle, area, box) in enumerate(_encode_with_geometry(masks)):
-        ann = {"image_id": image_id, "category_id": 1, "segmentation": rle, "area": area, "bbox": box, "iscrowd": 0}
-        if scores is not None:
-            ann["score"] = float(scores[k])
-        records.append(ann)
+        records.extend(mask_annotations(masks, int(image_id), _scores(pred, protocol)))
     return records
 
 
@@ -194,7 +168,7 @@ def image_coco_entries(
     gt, pred = _checked_pair(gt, pred, protocol, bin_mask, where or f"image {image_id}")
     gt_masks = _pad_to(gt.masks, ORIGINAL_PAD_SIZE) if protocol == "original" else gt.masks
     image = {"id": int(image_id), "height": int(gt_masks.shape[1]), "width": int(gt_masks.shape[2])}
-    annotations = _annotations(gt_masks, int(image_id))
+    annotations = mask_annotations(gt_masks, int(image_id))
     return image, annotations, coco_detections([pred], [image_id], protocol)
 
 

@@ -32,31 +32,44 @@ from sdmr.data.sample import Sample
 CATEGORY = {"id": 1, "name": "object", "supercategory": "object"}
 
 
-def encode_mask(mask: np.ndarray) -> dict:
-    """A JSON-ready COCO RLE of one bool H×W mask."""
-    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
-    rle["counts"] = rle["counts"].decode("ascii")
-    return rle
+def encode_masks_with_geometry(masks: np.ndarray) -> list[tuple[dict, float, list[float]]]:
+    """JSON-ready RLE, area and box of each mask of a bool ``N×H×W`` stack, one pycocotools call.
+
+    ``view(uint8)`` reinterprets the bools without a copy, so the only copy is the
+    column-major one RLE needs.
+    """
+    if len(masks) == 0:
+        return []
+    rles = mask_utils.encode(np.asfortranarray(np.ascontiguousarray(masks).view(np.uint8).transpose(1, 2, 0)))
+    areas = mask_utils.area(rles)
+    boxes = mask_utils.toBbox(rles)
+    for rle in rles:
+        rle["counts"] = rle["counts"].decode("ascii")
+    return [(rle, float(a), [float(v) for v in box]) for rle, a, box in zip(rles, areas, boxes, strict=True)]
 
 
-def instances_to_annotations(instances: Instances, image_id: int, first_id: int = 1) -> list[dict]:
-    """COCO annotations of ``instances`` (scores, if any, go into ``score`` for result files)."""
-    annotations = []
-    for k, mask in enumerate(instances.masks):
-        rle = encode_mask(mask)
-        annotation = {
-            "id": first_id + k,
+def mask_annotations(masks: np.ndarray, image_id: int, scores: np.ndarray | None = None) -> list[dict]:
+    """COCO annotation records (no ``id``) of one image's masks; detections when ``scores`` is given."""
+    records = []
+    for k, (rle, area, box) in enumerate(encode_masks_with_geometry(masks)):
+        record = {
             "image_id": int(image_id),
             "category_id": CATEGORY["id"],
             "segmentation": rle,
-            "area": float(mask_utils.area(rle)),
-            "bbox": [float(v) for v in mask_utils.toBbox(rle)],
+            "area": area,
+            "bbox": box,
             "iscrowd": 0,
         }
-        if instances.scores is not None:
-            annotation["score"] = float(instances.scores[k])
-        annotations.append(annotation)
-    return annotations
+        if scores is not None:
+            record["score"] = float(scores[k])
+        records.append(record)
+    return records
+
+
+def instances_to_annotations(instances: Instances, image_id: int, first_id: int = 1) -> list[dict]:
+    """COCO annotations of ``instances`` with ids from ``first_id`` (scores go into ``score``)."""
+    records = mask_annotations(instances.masks, image_id, instances.scores)
+    return [{"id": first_id + k, **record} for k, record in enumerate(records)]
 
 
 def export_coco(
