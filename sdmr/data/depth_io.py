@@ -6,6 +6,8 @@ Encodings:
   linearly mapped to 0–255. Lossy (3.9 mm steps) and it cannot mark invalid pixels.
 * ``mm16``     – 16-bit PNG in millimetres, 0 = invalid (Kinect/RealSense/OCID convention).
 * ``npy``      – ``.npy`` float metres, or ``.npz`` with a ``depth`` array (lossless).
+* ``tiff``     – single-channel 32-bit float TIFF in metres (what many SDKs and OpenCV write);
+  0 or NaN = invalid. A 16-bit millimetre TIFF is ``mm16`` (any 16-bit image PIL reads).
 """
 
 from __future__ import annotations
@@ -20,8 +22,15 @@ from sdmr.data.atomic import atomic_save_npy, atomic_write_with
 from sdmr.data.errors import DataError
 from sdmr.data.safe_load import load_array_file
 
-DepthFileEncoding = Literal["wisdom8", "mm16", "npy"]
-DEPTH_FILE_ENCODINGS: tuple[str, ...] = ("wisdom8", "mm16", "npy")
+DepthFileEncoding = Literal["wisdom8", "mm16", "npy", "tiff"]
+DEPTH_FILE_ENCODINGS: tuple[str, ...] = ("wisdom8", "mm16", "npy", "tiff")
+#: File names each encoding's files have (how a folder of them is listed; never a pixel test).
+DEPTH_FILE_PATTERNS: dict[str, tuple[str, ...]] = {
+    "wisdom8": ("*.png",),
+    "mm16": ("*.png",),
+    "npy": ("*.npy", "*.npz"),
+    "tiff": ("*.tif", "*.tiff"),
+}
 WISDOM_MIN_DEPTH = 0.25
 WISDOM_MAX_DEPTH = 1.25
 
@@ -88,6 +97,14 @@ def read_depth(path: str | Path, encoding: str) -> np.ndarray:
     if encoding == "npy":
         return _read_float_array(path)
     raw = _open_png(path)
+    if encoding == "tiff":
+        if raw.ndim != 2 or not np.issubdtype(raw.dtype, np.floating):
+            raise DataError(
+                f"expected a single-channel float TIFF in metres, got {raw.dtype} {raw.shape}",
+                path,
+                "for a 16-bit millimetre image use encoding='mm16'; otherwise save float32 metres",
+            )
+        return validate_depth(raw, path)
     if encoding == "mm16":
         if raw.dtype == np.uint8:
             raise DataError(
@@ -154,6 +171,9 @@ def write_depth(path: str | Path, depth: np.ndarray, encoding: str) -> None:
     depth = validate_depth(depth, path)
     if check_encoding(encoding, path) == "npy":
         atomic_save_npy(path, depth)
+        return
+    if encoding == "tiff":
+        atomic_write_with(path, lambda buf: Image.fromarray(depth).save(buf, format="TIFF"))
         return
     pixels = encode_depth_png(depth, encoding, path)
     atomic_write_with(path, lambda buf: Image.fromarray(pixels).save(buf, format="PNG"))

@@ -2,7 +2,7 @@
 
 Which files are depth is decided by the encoding you name, never by looking at pixels:
 ``.npy``/``.npz`` (float metres) by default, ``*.png`` when ``depth_encoding`` is ``mm16``
-or ``wisdom8``. Narrow it further with ``pattern`` (e.g. ``"*_depth.npy"``).
+or ``wisdom8``, ``*.tif``/``*.tiff`` for ``tiff``. Narrow it further with ``pattern`` (e.g. ``"*_depth.npy"``).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from sdmr.data.depth_io import check_encoding, read_depth
+from sdmr.data.depth_io import DEPTH_FILE_PATTERNS, check_encoding, read_depth
 from sdmr.data.errors import DataError
 from sdmr.data.intrinsics import CameraIntrinsics
 from sdmr.data.layout import INTRINSICS_FILE
@@ -57,9 +57,7 @@ class FolderDataset(Sequence):
             raise DataError("folder not found", self.root, "pass a folder that holds depth files")
         whole_dataset_split(split, self.root, "folder")
         self.depth_encoding = check_encoding(depth_encoding or "npy", self.root)
-        patterns = (
-            [pattern] if pattern else (["*.npy", "*.npz"] if self.depth_encoding == "npy" else ["*.png"])
-        )
+        patterns = [pattern] if pattern else list(DEPTH_FILE_PATTERNS[self.depth_encoding])
         self.files = sorted(
             {p for pat in patterns for p in self.root.glob(pat) if p.is_file() and not p.name.startswith(".")}
         )
