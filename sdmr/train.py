@@ -55,6 +55,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     output_dir = Path(cfg.paths.output_dir)
     datamodule = instantiate(cfg.data)
     module = instantiate(cfg.model)
+    if module.hparams.get("train_focal_px") is None and hasattr(datamodule, "train_focal_px"):
+        datamodule.setup("fit")  # the focal length the network trains at goes into every checkpoint
+        module.hparams["train_focal_px"] = datamodule.train_focal_px()
     loggers = _instantiate_all(cfg.get("logger"))
     callbacks = _instantiate_all(cfg.get("callbacks"))
     if not loggers:  # LearningRateMonitor refuses to run without a logger

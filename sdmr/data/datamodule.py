@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -10,19 +10,36 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from sdmr.data.corruption import CorruptionConfig, corrupt_depth
 from sdmr.data.errors import DataError
 from sdmr.data.input_encoding import check_input_encoding
 from sdmr.data.sample import Sample
-from sdmr.data.transforms import flip, pad_bottom_right, sample_to_model_pair, three_channels
+from sdmr.data.transforms import flip, pad_bottom_right, rescale_sample, sample_to_model_pair, three_channels
 
 Batch = tuple[list[torch.Tensor], list[dict[str, torch.Tensor]]]
+
+
+def check_scale_range(scale_range: Sequence[float] | None) -> tuple[float, float] | None:
+    """``None`` or a ``(low, high)`` pair of positive factors, checked where it is configured."""
+    if scale_range is None:
+        return None
+    low, high = (float(v) for v in scale_range)
+    if not 0 < low <= high:
+        raise DataError(
+            f"data.scale_range must be [low, high] with 0 < low ≤ high, got {list(scale_range)}",
+            fix="e.g. data.scale_range=[0.75,1.33], or null for no random rescaling",
+        )
+    return low, high
 
 
 class DetectionDataset(Dataset):
     """Wraps a ``Sequence[Sample]`` and yields ``(image 3×H×W, target)`` pairs.
 
-    Flips draw from torch's RNG, which DataLoader seeds per worker from its generator, so
-    a run is reproducible from the DataModule seed with any number of workers.
+    Training-time augmentation, in this order: random rescale (log-uniform in ``scale_range``,
+    so objects are seen at many pixel sizes), sensor corruption of the depth (``corruption``;
+    labels untouched), then flips. Every random draw comes from torch's RNG, which DataLoader
+    seeds per worker from its generator, so a run is reproducible from the DataModule seed with
+    any number of workers.
     """
 
     def __init__(
@@ -31,17 +48,33 @@ class DetectionDataset(Dataset):
         input_encoding: str,
         flips: bool = False,
         pad_to: int | None = None,
+        corruption: CorruptionConfig | None = None,
+        scale_range: Sequence[float] | None = None,
     ) -> None:
         self.samples = samples
         self.input_encoding = input_encoding
         self.flips = flips
         self.pad_to = pad_to
+        self.corruption = corruption if corruption is not None and corruption.enabled else None
+        self.scale_range = check_scale_range(scale_range)
 
     def __len__(self) -> int:
         return len(self.samples)
 
+    def augment(self, sample: Sample) -> Sample:
+        """Rescale and corrupt one sample (a no-op when neither is configured)."""
+        if self.scale_range is not None and self.scale_range != (1.0, 1.0):
+            low, high = np.log(self.scale_range)
+            sample = rescale_sample(sample, float(np.exp(low + (high - low) * torch.rand(()).item())))
+        if self.corruption is not None:
+            rng = np.random.default_rng(int(torch.randint(0, 2**31 - 1, ())))
+            instances = sample["instances"]
+            masks = instances.masks if instances is not None else None
+            sample = dict(sample, depth=corrupt_depth(sample["depth"], self.corruption, rng, masks))  # type: ignore[assignment]
+        return sample
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        image, target = sample_to_model_pair(self.samples[index], self.input_encoding)
+        image, target = sample_to_model_pair(self.augment(self.samples[index]), self.input_encoding)
         if self.flips:
             horizontal, vertical = (torch.rand(2) < 0.5).tolist()
             image, target = flip(image, target, horizontal, vertical)
@@ -97,7 +130,9 @@ class DepthDataModule(pl.LightningDataModule):
     """Train/val loaders from a dataset's split files.
 
     ``train_size`` subsamples the train split deterministically from ``seed`` (nested
-    subsets), ``val_size`` takes the first images of the validation split.
+    subsets), ``val_size`` takes the first images of the validation split. ``corruption``
+    (a :class:`CorruptionConfig` or its dict) and ``scale_range`` augment training images only;
+    validation sees the clean data.
     """
 
     def __init__(
@@ -116,10 +151,22 @@ class DepthDataModule(pl.LightningDataModule):
         val_size: int | None = None,
         depth_source: str = "auto",
         dataset_kwargs: dict[str, Any] | None = None,
+        corruption: CorruptionConfig | dict[str, Any] | None = None,
+        scale_range: Sequence[float] | None = None,
     ) -> None:
         super().__init__()
         check_input_encoding(input_encoding)
         self.save_hyperparameters()
+        if isinstance(corruption, Mapping):
+            unknown = sorted(set(corruption) - set(CorruptionConfig.__dataclass_fields__))
+            if unknown:
+                raise DataError(
+                    f"unknown data.corruption setting(s): {', '.join(unknown)}",
+                    fix=f"valid keys: {', '.join(CorruptionConfig.__dataclass_fields__)}",
+                )
+            corruption = CorruptionConfig(**dict(corruption))
+        self.corruption = corruption
+        self.scale_range = check_scale_range(scale_range)
         self.root = root
         self.dataset_name = dataset
         self.input_encoding = input_encoding
@@ -152,7 +199,9 @@ class DepthDataModule(pl.LightningDataModule):
         if stage in (None, "fit") and self.train_set is None:
             train = self._open(self.train_split)
             positions = nested_subset_positions(len(train), self.train_size, self.seed, "data.train_size")
-            self.train_set = DetectionDataset(Subset(train, positions), self.input_encoding, self.flips, self.pad_to)
+            self.train_set = DetectionDataset(
+                Subset(train, positions), self.input_encoding, self.flips, self.pad_to, self.corruption, self.scale_range
+            )
         if stage in (None, "fit", "validate") and self.val_set is None:
             val = self._open(self.val_split)
             count = len(val) if self.val_size is None else min(self.val_size, len(val))
@@ -178,3 +227,20 @@ class DepthDataModule(pl.LightningDataModule):
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val_set, shuffle=False)
+
+    def train_focal_px(self, max_samples: int = 50) -> float | None:
+        """Median focal length (pixels) of the training images as the network sees them on
+        average (the geometric mean of ``scale_range`` applied), or ``None`` without intrinsics."""
+        if self.train_set is None:
+            raise RuntimeError("call setup('fit') before asking for the training focal length")
+        samples = self.train_set.samples
+        step = max(1, len(samples) // max_samples)
+        focals = [
+            (intr.fx + intr.fy) / 2
+            for i in range(0, len(samples), step)
+            if (intr := samples[i].get("intrinsics")) is not None
+        ]
+        if not focals:
+            return None
+        scale = 1.0 if self.scale_range is None else float(np.sqrt(self.scale_range[0] * self.scale_range[1]))
+        return float(np.median(focals)) * scale

@@ -11,24 +11,60 @@ import torch
 
 from sdmr.data.depth_io import validate_depth
 from sdmr.data.errors import DataError
-from sdmr.data.input_encoding import encode_depth_for_model
+from sdmr.data.input_encoding import encode_model_input
 from sdmr.data.instances import Instances
+from sdmr.data.intrinsics import CameraIntrinsics
 from sdmr.data.sample import Sample
 
 
-def encode_depth_tensor(depth: np.ndarray, input_encoding: str) -> torch.Tensor:
-    """Float metres H×W → float32 tensor 1×H×W in [0, 1]."""
-    return torch.from_numpy(encode_depth_for_model(validate_depth(depth), input_encoding)).unsqueeze(0)
+def encode_depth_tensor(
+    depth: np.ndarray, input_encoding: str, intrinsics: CameraIntrinsics | None = None
+) -> torch.Tensor:
+    """Float metres H×W → float32 tensor C×H×W in [0, 1] (C = 1, or 3 for the geometric encodings)."""
+    return torch.from_numpy(np.ascontiguousarray(encode_model_input(validate_depth(depth), input_encoding, intrinsics)))
 
 
 def three_channels(image: torch.Tensor) -> torch.Tensor:
-    """1×H×W → 3×H×W as a view: the channels share one storage, so workers ship a third of the bytes."""
-    return image.expand(3, -1, -1)
+    """1×H×W → 3×H×W as a view: the channels share one storage, so workers ship a third of the bytes.
+    A 3-channel (geometric) encoding passes through unchanged."""
+    return image if image.shape[0] == 3 else image.expand(3, -1, -1)
 
 
-def depth_to_model_input(depth: np.ndarray, input_encoding: str) -> torch.Tensor:
-    """Float metres H×W → float32 tensor 3×H×W in [0, 1] (the encoded depth triplicated, a view)."""
-    return three_channels(encode_depth_tensor(depth, input_encoding))
+def depth_to_model_input(
+    depth: np.ndarray, input_encoding: str, intrinsics: CameraIntrinsics | None = None
+) -> torch.Tensor:
+    """Float metres H×W → float32 tensor 3×H×W in [0, 1] (a 1-channel encoding triplicated, a view)."""
+    return three_channels(encode_depth_tensor(depth, input_encoding, intrinsics))
+
+
+def nearest_indices(size: int, new_size: int) -> np.ndarray:
+    """Source index of each output pixel for a nearest-neighbour resize (pixel centres aligned)."""
+    return np.minimum(((np.arange(new_size) + 0.5) * size / new_size).astype(np.int64), size - 1)
+
+
+def rescale_sample(sample: Sample, factor: float) -> Sample:
+    """Resize depth and masks by ``factor`` (nearest neighbour: no invented depths, exact labels)
+    and scale the intrinsics with them, so the model sees objects at another pixel size."""
+    height, width = sample["depth"].shape
+    new_h, new_w = max(1, round(height * factor)), max(1, round(width * factor))
+    rows, cols = nearest_indices(height, new_h), nearest_indices(width, new_w)
+    out = dict(sample)
+    out["depth"] = sample["depth"][np.ix_(rows, cols)]
+    instances = sample["instances"]
+    if instances is not None:
+        out["instances"] = Instances(
+            masks=instances.masks[:, rows][:, :, cols], scores=instances.scores, object_ids=instances.object_ids
+        )
+    intr = sample.get("intrinsics")
+    if intr is not None:
+        sx, sy = new_w / width, new_h / height
+        out["intrinsics"] = CameraIntrinsics(
+            intr.fx * sx, intr.fy * sy, (intr.cx + 0.5) * sx - 0.5, (intr.cy + 0.5) * sy - 0.5, new_w, new_h, intr.frame
+        )
+    for key in ("bin_mask", "color"):
+        if key in sample:
+            out[key] = sample[key][rows][:, cols]
+    return out  # type: ignore[return-value]
 
 
 def instances_to_target(instances: Instances, image_id: int) -> dict[str, torch.Tensor]:
@@ -85,7 +121,7 @@ def pad_bottom_right(
 
 
 def sample_to_model_pair(sample: Sample, input_encoding: str) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Encode one labelled sample as a 1×H×W image and its target (flip/pad it, then `three_channels`).
+    """Encode one labelled sample as a C×H×W image and its target (flip/pad it, then `three_channels`).
 
     A size mismatch between depth and masks names the image.
     """
@@ -101,5 +137,5 @@ def sample_to_model_pair(sample: Sample, input_encoding: str) -> tuple[torch.Ten
             f"is {sample['depth'].shape}",
             fix="regenerate the masks at the depth image's resolution",
         )
-    image = encode_depth_tensor(sample["depth"], input_encoding)
+    image = encode_depth_tensor(sample["depth"], input_encoding, sample.get("intrinsics"))
     return image, instances_to_target(instances, sample["image_id"])

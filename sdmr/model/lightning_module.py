@@ -50,6 +50,9 @@ class SDMaskRCNNModule(pl.LightningModule):
         init_weights: weights file loaded before training starts (not when resuming), e.g. a
             torchvision COCO state_dict for the fine-tuned baselines.
         val_score_threshold: predictions below this score are not evaluated.
+        train_focal_px: focal length (pixels) of the training images as the network saw them;
+            stored so inference can rescale other cameras' frames to match (``input_scale="auto"``).
+            ``python -m sdmr.train`` measures it from the dataset when left ``None``.
     """
 
     def __init__(
@@ -60,6 +63,7 @@ class SDMaskRCNNModule(pl.LightningModule):
         scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
         init_weights: str | None = None,
         val_score_threshold: float = 0.0,
+        train_focal_px: float | None = None,
     ) -> None:
         super().__init__()
         check_input_encoding(input_encoding)
@@ -70,6 +74,7 @@ class SDMaskRCNNModule(pl.LightningModule):
                 "input_encoding": input_encoding,
                 "init_weights": None if init_weights is None else str(init_weights),
                 "val_score_threshold": float(val_score_threshold),
+                "train_focal_px": None if train_focal_px is None else float(train_focal_px),
             }
         )
         self.model = build_sdmask_rcnn(**model_kwargs)
