@@ -4,14 +4,20 @@ Three layouts load:
 
 * our Lightning ``.ckpt`` (``state_dict`` with a ``model.`` prefix; builder arguments and the
   input encoding in ``hyper_parameters``),
-* an exported ``sdmr`` model file (``export_model``: the same three parts, no optimiser state),
+* an exported ``sdmr`` model file (``export_model``: the same three parts, no optimiser state,
+  optionally fp16 tensors, the training focal length and a model card),
 * a plain torchvision ``state_dict`` (e.g. ``maskrcnn_resnet50_fpn`` COCO weights), whose
   91-class predictor heads are re-initialised for our class count.
+
+Every loaded state_dict is float32: weights stored at half precision (the bundled model, to fit
+in the package) are widened on load, because CPU kernels for fp16 convolutions are slow or missing.
 """
 
 from __future__ import annotations
 
+import math
 import pickle
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +34,8 @@ LIGHTNING_PREFIX = "model."
 PREDICTOR_PREFIXES = ("roi_heads.box_predictor.", "roi_heads.mask_predictor.")
 # BatchNorm's step counter is absent from FrozenBatchNorm checkpoints and carries no weights.
 _IGNORABLE_SUFFIXES = ("num_batches_tracked",)
+#: Key of the training images' focal length (pixels) in Lightning hparams and export payloads.
+TRAIN_FOCAL_KEY = "train_focal_px"
 
 
 @dataclass
@@ -39,6 +47,35 @@ class ModelFile:
     model_kwargs: dict[str, Any] | None = None
     input_encoding: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Focal length (pixels) of the training images, so inference can rescale a camera's frames
+    #: to the object size the model learned (``input_scale="auto"``); ``None`` in older files.
+    train_focal_px: float | None = None
+    #: The model card an export carries (data, config, metrics, intended range); ``None`` if none.
+    model_card: dict[str, Any] | None = None
+
+
+def _focal(value: Any, path: str | Path | None) -> float | None:
+    """A stored focal length as float (None stays None); anything else is a broken file."""
+    if value is None:
+        return None
+    try:
+        focal = float(value)
+    except (TypeError, ValueError):
+        focal = float("nan")
+    if not (math.isfinite(focal) and focal > 0):
+        raise DataError(
+            f"checkpoint's {TRAIN_FOCAL_KEY} is {value!r}, not a positive focal length in pixels",
+            path,
+            "re-export it with export_model(..., train_focal_px=<fx of the training images>)",
+        )
+    return focal
+
+
+def _as_float32(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Widen reduced-precision floating tensors; integer buffers keep their dtype."""
+    return {
+        k: v.float() if v.is_floating_point() and v.dtype != torch.float32 else v for k, v in state.items()
+    }
 
 
 def _torch_load(path: Path) -> Any:
@@ -87,7 +124,14 @@ def read_model_file(path: str | Path) -> ModelFile:
                 path,
                 "re-export it with sdmr.model.checkpoint.export_model",
             )
-        return ModelFile(path, obj["state_dict"], dict(obj["model_kwargs"]), obj["input_encoding"])
+        return ModelFile(
+            path,
+            _as_float32(obj["state_dict"]),
+            dict(obj["model_kwargs"]),
+            obj["input_encoding"],
+            train_focal_px=_focal(obj.get(TRAIN_FOCAL_KEY), path),
+            model_card=obj.get("model_card"),
+        )
     if "state_dict" in obj and isinstance(obj["state_dict"], dict):
         hparams = obj.get("hyper_parameters") or {}
         state = {
@@ -101,6 +145,7 @@ def read_model_file(path: str | Path) -> ModelFile:
             hparams.get("model_kwargs"),
             hparams.get("input_encoding"),
             {"global_step": obj.get("global_step"), "epoch": obj.get("epoch")},
+            train_focal_px=_focal(hparams.get(TRAIN_FOCAL_KEY), path),
         )
     if obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
         return ModelFile(path, obj)
@@ -161,16 +206,59 @@ def load_weights(
     return reinitialised
 
 
-def export_model(
-    model: nn.Module, model_kwargs: dict[str, Any], input_encoding: str, path: str | Path
-) -> None:
-    """Save weights + builder arguments + input encoding: all ``Segmenter`` needs, nothing more."""
-    payload = {
+def model_payload(
+    model: nn.Module | Mapping[str, torch.Tensor],
+    model_kwargs: dict[str, Any],
+    input_encoding: str,
+    train_focal_px: float | None = None,
+    model_card: dict[str, Any] | None = None,
+    half: bool = False,
+    path: str | Path | None = None,
+) -> dict[str, Any]:
+    """The dict :func:`export_model` saves (see there); ``path`` only names the file in errors."""
+    state = model.state_dict() if isinstance(model, nn.Module) else model
+    state = {k: v.detach().cpu() for k, v in state.items()}
+    if half:
+        halved = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+        overflow = [k for k, v in halved.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+        if overflow:
+            raise DataError(
+                f"weights do not fit in fp16 (non-finite after conversion: {', '.join(overflow[:3])})",
+                path,
+                "export in fp32 (half=False)",
+            )
+        state = halved
+    payload: dict[str, Any] = {
         "format": EXPORT_FORMAT,
         "model_kwargs": dict(model_kwargs),
         "input_encoding": input_encoding,
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "state_dict": state,
     }
+    if train_focal_px is not None:
+        payload[TRAIN_FOCAL_KEY] = _focal(train_focal_px, path)
+    if model_card is not None:
+        payload["model_card"] = dict(model_card)
+    return payload
+
+
+def export_model(
+    model: nn.Module | Mapping[str, torch.Tensor],
+    model_kwargs: dict[str, Any],
+    input_encoding: str,
+    path: str | Path,
+    train_focal_px: float | None = None,
+    model_card: dict[str, Any] | None = None,
+    half: bool = False,
+) -> None:
+    """Save weights + builder arguments + input encoding: all ``Segmenter`` needs, nothing more.
+
+    ``model`` is a module or its state_dict. ``train_focal_px`` (pixels) enables
+    ``input_scale="auto"`` at inference; ``model_card`` is plain JSON-able data stored alongside.
+    ``half`` stores floating tensors as fp16 (half the size; widened back to fp32 on load),
+    refused if a weight does not fit in fp16's range, since it would load as ±inf.
+    The file holds only tensors and plain data, so it opens with ``torch.load(weights_only=True)``.
+    """
+    payload = model_payload(model, model_kwargs, input_encoding, train_focal_px, model_card, half, path)
     atomic_write_with(path, lambda buf: torch.save(payload, buf))
 
 

@@ -4,23 +4,92 @@ Speed comes from settings that do not change which confident objects are found:
 ``torch.inference_mode``, the score threshold applied *inside* the detector (so the mask head
 only runs on detections that will be kept; FINDINGS: time follows the number of detections),
 and an explicit thread count.
+
+Two checks keep a user from getting silently empty or wrong masks: the input scale follows the
+camera (``input_scale="auto"``: objects must look as large, in pixels, as in training), and a
+depth whose median is far outside the distances the model was trained for (millimetres read as
+metres, and the reverse) gives a warning that says which factor to apply.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from sdmr.data.depth_io import valid_mask
 from sdmr.data.errors import DataError
 from sdmr.data.instances import Instances
+from sdmr.data.intrinsics import CameraIntrinsics
 from sdmr.data.transforms import depth_to_model_input
+from sdmr.model.bundled import bundled_model_path
 from sdmr.model.checkpoint import build_from_file
 
 MASK_THRESHOLD = 0.5  # torchvision's soft masks are probabilities; 0.5 is its own convention
+#: Camera distances (m) of the ``sim2real`` generator preset, assumed when a model card does not
+#: state its own ``intended.distance_m``.
+DEFAULT_DISTANCE_M = (0.6, 1.6)
+#: A frame whose median depth is beyond this factor of that range is "far outside" it.
+DEPTH_RANGE_SLACK = 2.0
+
+InputScale = float | Literal["auto"]
+
+
+class InputScaleWarning(UserWarning):
+    """``input_scale="auto"`` could not be resolved (no intrinsics, or no training focal length)."""
+
+
+class DepthRangeWarning(UserWarning):
+    """A frame's depth is far outside the distances the model was trained for (wrong unit?)."""
+
+
+def check_input_scale(value: Any) -> InputScale:
+    """``"auto"`` or a positive finite factor, else a DataError saying what to pass."""
+    if value == "auto":
+        return "auto"
+    try:
+        scale = float(value)
+    except (TypeError, ValueError):
+        scale = math.nan
+    if not (math.isfinite(scale) and scale > 0):
+        raise DataError(
+            f"input_scale must be positive or 'auto', got {value!r}",
+            fix="pass 'auto' (from the camera's focal length) or a factor > 0 (1.0 = the frames' own size, "
+            "0.5 = half)",
+        )
+    return scale
+
+
+def depth_range_warning(depth: np.ndarray, distance_m: tuple[float, float]) -> str | None:
+    """Why ``depth`` (metres) is far outside ``distance_m`` and which factor fixes it; None if it is not.
+
+    The factor is the power of ten that brings the median valid depth closest to the trained
+    range: 0.001 for millimetres read as metres, 1000 for metres read as millimetres.
+    """
+    near, far = distance_m
+    valid = depth[valid_mask(depth)]
+    if valid.size == 0:
+        return None
+    median = float(np.median(valid))
+    if near / DEPTH_RANGE_SLACK <= median <= far * DEPTH_RANGE_SLACK:
+        return None
+    factor = 10.0 ** round(math.log10(math.sqrt(near * far) / median))
+    where = f"median depth {median:.3g} m is far outside the {near:g}–{far:g} m this model was trained for"
+    if factor == 1.0:
+        return (
+            f"{where}: objects will not look as they did in training and masks may be missing or wrong; "
+            "check the depth unit, or use a model trained for this range"
+        )
+    unit = {1e-3: " (millimetres read as metres?)", 1e3: " (metres read as millimetres?)"}.get(factor, "")
+    return (
+        f"{where}{unit}: multiply the depth by {factor:g} — sdmr-segment: --depth-scale {factor:g}"
+        + (" (or --depth-encoding mm16 for a 16-bit millimetre PNG)" if factor == 1e-3 else "")
+    )
 
 
 def detections_to_instances(
@@ -51,11 +120,11 @@ def quantize_linear_int8(module: torch.nn.Module, device: torch.device) -> torch
 
 
 class Segmenter:
-    """A trained SD Mask R-CNN, ready to segment depth images.
+    """A trained SD Mask R-CNN, ready to segment depth images (``Segmenter.default()``: the bundled one).
 
     Args:
         checkpoint: a ``.ckpt`` from ``python -m sdmr.train`` or an ``export_model`` file; the
-            model architecture and the depth input encoding are read from it.
+            model architecture, the depth input encoding and the training focal length are read from it.
         score_threshold: detections below this confidence are dropped (inside the model).
         device: torch device string.
         num_threads: CPU threads for torch (``None`` leaves torch's setting).
@@ -69,7 +138,10 @@ class Segmenter:
         input_scale: resize depth by this factor before the model (nearest neighbour, so no
             invented depths) and the masks back after. Anchors and features are in pixels, so
             objects should appear about as large as in training: a model trained at 256×192
-            wants ~0.5 on 640×480 frames.
+            wants ~0.5 on 640×480 frames. ``"auto"`` (default) = the checkpoint's training focal
+            length / the frame's ``fx``, from the intrinsics passed to :meth:`segment`; without
+            intrinsics, or for a checkpoint that does not record its focal length, 1.0 with one
+            ``InputScaleWarning`` per Segmenter saying what to pass.
     """
 
     def __init__(
@@ -82,17 +154,13 @@ class Segmenter:
         num_proposals: int | None = None,
         channels_last: bool = False,
         int8_box_head: bool = False,
-        input_scale: float = 1.0,
+        input_scale: InputScale = "auto",
     ) -> None:
-        if not input_scale > 0:  # checked before the (slow) checkpoint load
-            raise DataError(
-                f"input_scale must be positive, got {input_scale}",
-                fix="pass a factor > 0 (1.0 = the frames' own size, 0.5 = half)",
-            )
+        self.input_scale = check_input_scale(input_scale)  # checked before the (slow) checkpoint load
         if num_threads is not None:
             torch.set_num_threads(num_threads)
         model, self.input_encoding, self.model_file = build_from_file(checkpoint)
-        self.input_scale = float(input_scale)
+        self._scale_warned = False
         self.score_threshold = float(score_threshold)
         model.roi_heads.score_thresh = self.score_threshold
         if max_detections is not None:
@@ -106,23 +174,91 @@ class Segmenter:
         if channels_last:  # weights in NHWC make convolutions pick NHWC for the padded batch too
             self.model = self.model.to(memory_format=torch.channels_last)
 
-    def encode(self, depth: np.ndarray) -> torch.Tensor:
-        """Float32 H×W metres (0/NaN invalid) → the model's 3×H×W input, encoded as it was trained."""
-        return depth_to_model_input(depth, self.input_encoding)
+    @classmethod
+    def default(cls, weights_dir: str | Path | None = None, **settings: Any) -> Segmenter:
+        """The model bundled with sdmr (``sdmr/weights/``, sha256-checked), with ``Segmenter``'s ``settings``.
 
-    def segment(self, depth: np.ndarray) -> Instances:
-        """Float32 H×W metres (0/NaN invalid) → instances at the same H×W, highest score first."""
-        return self.segment_encoded(self.encode(depth))
+        ``weights_dir`` (or ``$SDMR_WEIGHTS_DIR``) points at another bundle. Without one installed
+        this is a ``DataError`` that says how to pass a checkpoint instead.
+        """
+        check_input_scale(settings.get("input_scale", "auto"))  # before hashing 77 MB
+        return cls(bundled_model_path(weights_dir), **settings)
+
+    @property
+    def train_focal_px(self) -> float | None:
+        """Focal length (pixels) of the training images, when the checkpoint records it."""
+        return self.model_file.train_focal_px
+
+    @property
+    def trained_distance_m(self) -> tuple[float, float]:
+        """Camera distances the model was made for: its model card's ``intended.distance_m``, else the default."""
+        intended = (self.model_file.model_card or {}).get("intended")
+        distance = intended.get("distance_m") if isinstance(intended, dict) else None
+        return (float(distance[0]), float(distance[1])) if distance else DEFAULT_DISTANCE_M
+
+    def _warn_scale_once(self, message: str) -> None:
+        if not self._scale_warned:
+            self._scale_warned = True
+            warnings.warn(message, InputScaleWarning, stacklevel=3)
+
+    def scale_for(self, intrinsics: CameraIntrinsics | None, shape: tuple[int, int]) -> float:
+        """The resize factor for an H×W frame from this camera (see ``input_scale``)."""
+        if intrinsics is not None and (intrinsics.height, intrinsics.width) != tuple(shape):
+            raise DataError(
+                f"depth is {shape[0]}×{shape[1]} but the intrinsics are for {intrinsics.height}×{intrinsics.width}",
+                fix="pass the intrinsics of this image size (CameraIntrinsics.scaled after a resize)",
+            )
+        if self.input_scale != "auto":
+            return self.input_scale
+        if self.train_focal_px is None:
+            self._warn_scale_once(
+                f"{self.model_file.path.name} does not record its training focal length, so "
+                "input_scale='auto' uses 1.0; pass input_scale=<factor> (sdmr-segment --input-scale), "
+                "e.g. 0.5 for 640×480 frames and a model trained at 256×192"
+            )
+            return 1.0
+        if intrinsics is None:
+            self._warn_scale_once(
+                "no camera intrinsics, so input_scale='auto' uses 1.0; pass the intrinsics "
+                "(segment(depth, intrinsics=CameraIntrinsics(...)); sdmr-segment --intrinsics fx,fy,cx,cy "
+                f"or a .intr file) or a fixed input_scale (this model was trained at fx ≈ {self.train_focal_px:.0f} px)"
+            )
+            return 1.0
+        return self.train_focal_px / intrinsics.fx
+
+    def encode(self, depth: np.ndarray, intrinsics: CameraIntrinsics | None = None) -> torch.Tensor:
+        """Float32 H×W metres (0/NaN invalid) → the model's 3×H×W input, encoded as it was trained."""
+        return depth_to_model_input(depth, self.input_encoding, intrinsics)
+
+    def segment(self, depth: np.ndarray, intrinsics: CameraIntrinsics | None = None) -> Instances:
+        """Float32 H×W metres (0/NaN invalid) → instances at the same H×W, highest score first.
+
+        ``intrinsics`` (of this H×W) set the ``"auto"`` input scale.
+        """
+        return self.segment_and_encode(depth, intrinsics)[0]
+
+    def segment_and_encode(
+        self, depth: np.ndarray, intrinsics: CameraIntrinsics | None = None
+    ) -> tuple[Instances, torch.Tensor]:
+        """:meth:`segment`, also returning the encoded input (for overlays, without encoding twice)."""
+        image = self.encode(depth, intrinsics)  # validates the depth
+        warning = depth_range_warning(depth, self.trained_distance_m)
+        if warning:
+            warnings.warn(warning, DepthRangeWarning, stacklevel=3)
+        instances = self.segment_encoded(image, self.scale_for(intrinsics, depth.shape))
+        return instances, image
 
     @torch.inference_mode()
-    def segment_encoded(self, image: torch.Tensor) -> Instances:
-        """An input from :meth:`encode` → instances at its H×W (for callers that reuse the encoding)."""
+    def segment_encoded(self, image: torch.Tensor, scale: float | None = None) -> Instances:
+        """An input from :meth:`encode` → instances at its H×W; ``scale`` defaults to :meth:`scale_for` without intrinsics."""
         image = image.to(self.device)
         height, width = image.shape[-2:]
-        if self.input_scale != 1.0:
-            size = (max(1, round(height * self.input_scale)), max(1, round(width * self.input_scale)))
+        if scale is None:
+            scale = self.scale_for(None, (height, width))
+        if scale != 1.0:
+            size = (max(1, round(height * scale)), max(1, round(width * scale)))
             image = F.interpolate(image[None], size=size, mode="nearest")[0]
         output = self.model([image])[0]
-        if self.input_scale != 1.0:
+        if scale != 1.0:
             output = dict(output, masks=F.interpolate(output["masks"], size=(height, width), mode="bilinear"))
         return detections_to_instances(output, self.score_threshold)

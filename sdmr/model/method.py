@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Literal
 
 from sdmr.bench.method import BaseMethod
-from sdmr.data.errors import DataError
 from sdmr.data.instances import Instances
 from sdmr.data.sample import Sample
 from sdmr.model.inference import Segmenter
@@ -13,9 +13,11 @@ from sdmr.model.inference import Segmenter
 
 @dataclass
 class SDMaskRCNNParams:
-    """``checkpoint`` is required (a trained model); the rest are `Segmenter`'s inference settings.
+    """``checkpoint`` empty = the bundled model (``Segmenter.default()``); the rest are `Segmenter`'s settings.
 
     The fields mirror `Segmenter`'s keyword arguments one to one and are passed through as such.
+    ``input_scale`` is ``auto`` (from each sample's intrinsics and the model's training focal
+    length) or a number.
     """
 
     checkpoint: str = ""
@@ -26,7 +28,7 @@ class SDMaskRCNNParams:
     num_proposals: int | None = None
     int8_box_head: bool = False
     channels_last: bool = False
-    input_scale: float = 1.0
+    input_scale: Literal["auto"] | float = "auto"
 
 
 class SDMaskRCNNMethod(BaseMethod):
@@ -42,15 +44,10 @@ class SDMaskRCNNMethod(BaseMethod):
     def segmenter(self) -> Segmenter:
         """Loaded on first use, so listing or configuring the method costs nothing."""
         if self._segmenter is None:
-            p = self.params
-            if not p.checkpoint:
-                raise DataError(
-                    "the sdmr method needs a trained model",
-                    fix="pass checkpoint=PATH (a .ckpt from python -m sdmr.train), e.g. "
-                    "sdmr-bench --method sdmr --param checkpoint=runs/x/checkpoints/last.ckpt",
-                )
-            self._segmenter = Segmenter(**asdict(p))
+            settings = asdict(self.params)
+            checkpoint = settings.pop("checkpoint")
+            self._segmenter = Segmenter(checkpoint, **settings) if checkpoint else Segmenter.default(**settings)
         return self._segmenter
 
     def predict(self, sample: Sample) -> Instances:
-        return self.segmenter.segment(sample["depth"])
+        return self.segmenter.segment(sample["depth"], sample.get("intrinsics"))

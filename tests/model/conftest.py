@@ -33,3 +33,47 @@ def depth_image():
     depth[0:3, 0:5] = 0.0
     depth[90, 100] = np.nan
     return depth
+
+
+#: Training focal length recorded in ``focal_checkpoint``: a 128-px-wide frame with fx = 200 gets scale 0.5.
+TINY_TRAIN_FOCAL = 100.0
+#: The smallest model card the bundle exporter accepts.
+TINY_CARD = {
+    "name": "tiny test model",
+    "data_command": "sdmr-generate --output data/tiny --num-images 8",
+    "train_command": "python -m sdmr.train experiment=cpu_small trainer.max_steps=3",
+    "config": {"model": TINY_KWARGS},
+    "steps": 3,
+    "wall_time": "1 s",
+    "hardware": "test runner CPU",
+    "metrics": {"synthetic test": {"AP": 0.0, "AR": 0.0}},
+    "intended": {"distance_m": [0.6, 1.6], "cameras": "any, with intrinsics"},
+}
+
+
+@pytest.fixture(scope="session")
+def focal_checkpoint(tmp_path_factory) -> Path:
+    """A Lightning-layout ``.ckpt`` (``model.``-prefixed state_dict, hparams) that records its focal length."""
+    torch.manual_seed(0)
+    model = build_sdmask_rcnn(**TINY_KWARGS)
+    path = tmp_path_factory.mktemp("ckpt") / "last.ckpt"
+    hparams = {"model_kwargs": TINY_KWARGS, "input_encoding": "median_relative", "train_focal_px": TINY_TRAIN_FOCAL}
+    state = {f"model.{k}": v for k, v in model.state_dict().items()}
+    torch.save({"state_dict": state, "hyper_parameters": hparams, "global_step": 3, "epoch": 0}, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def bundle_dir(tmp_path_factory, focal_checkpoint) -> Path:
+    """The four bundled-model files, exported from ``focal_checkpoint`` into a temporary folder."""
+    from sdmr.model.bundled import export_bundled_model
+
+    folder = tmp_path_factory.mktemp("weights")
+    export_bundled_model(focal_checkpoint, TINY_CARD, folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_spec() -> dict:
+    """The constants above, for test modules (conftest is not importable under --import-mode=importlib)."""
+    return {"kwargs": TINY_KWARGS, "card": TINY_CARD, "focal": TINY_TRAIN_FOCAL}

@@ -14,6 +14,7 @@ from sdmr.data.depth_io import read_depth, write_depth
 from sdmr.data.errors import DataError
 from sdmr.data.input_encoding import encode_depth_for_model
 from sdmr.data.instances import Instances
+from sdmr.model.bundled import WEIGHTS_DIR_ENV
 from sdmr.model.inference import Segmenter
 from sdmr.model.method import SDMaskRCNNMethod
 from sdmr.segment import label_image, main
@@ -38,14 +39,15 @@ def test_segmenter_rejects_bad_depth(exported_model, depth_image):
         segmenter.segment(bad)
 
 
-def test_method_adapter_predicts_like_the_segmenter(exported_model, depth_image):
+def test_method_adapter_predicts_like_the_segmenter(exported_model, depth_image, tmp_path, monkeypatch):
     method = SDMaskRCNNMethod(checkpoint=str(exported_model), score_threshold=0.0)
     assert isinstance(method, Method) and method.name == "sdmr"
     sample = {"depth": depth_image, "instances": None, "intrinsics": None, "image_id": 0}
     predicted = method.predict(sample)
     direct = Segmenter(exported_model, score_threshold=0.0).segment(depth_image)
     assert np.array_equal(predicted.masks, direct.masks) and np.allclose(predicted.scores, direct.scores)
-    with pytest.raises(DataError, match="needs a trained model"):
+    monkeypatch.setenv(WEIGHTS_DIR_ENV, str(tmp_path))  # no bundle there, whatever the package ships
+    with pytest.raises(DataError, match="no bundled model is installed.*Fix:.*--checkpoint PATH"):
         SDMaskRCNNMethod().predict(sample)
 
 
@@ -150,7 +152,7 @@ def test_input_scale_returns_masks_at_the_input_size(exported_model, depth_image
     half = Segmenter(exported_model, score_threshold=0.0, input_scale=0.5)
     result = half.segment(depth_image)
     assert result.image_size == (96, 128) and len(result) > 0
-    with pytest.raises(DataError, match="input_scale must be positive"):
+    with pytest.raises(DataError, match="input_scale must be positive or 'auto'"):
         Segmenter(exported_model, input_scale=0)
     with pytest.raises(DataError, match="input_scale must be positive.*Fix:"):
         Segmenter("no_such_checkpoint.ckpt", input_scale=-1)  # checked before loading anything
