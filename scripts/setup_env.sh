@@ -3,6 +3,7 @@
 # Idempotent: a second run only checks. Torch goes in first so no package pulls a second copy.
 #   TORCH_SPEC   what to install for torch (default: the pinned pair this project is tested with)
 #   SDMR_EXTRAS  pip extras of sdmr to install (default: sim,dev)
+#   SDMR_PCL=1   also install and build the real-PCL backend (scripts/install_pcl.sh; root + apt-get)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TORCH_SPEC=${TORCH_SPEC:-"torch==2.14.1 torchvision==0.29.1"}
@@ -24,3 +25,4 @@ $PIP install -q --upgrade pip
 .venv/bin/python -c "import torch, torchvision" 2>/dev/null || $PIP install -q $TORCH_SPEC
 $PIP install -q -e ".[${SDMR_EXTRAS}]"
 .venv/bin/python -c "import sdmr, torch; print(f'sdmr {sdmr.__version__} ready (torch {torch.__version__})')"
+if [ "${SDMR_PCL:-0}" = 1 ]; then bash scripts/install_pcl.sh; fi
