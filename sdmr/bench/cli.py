@@ -39,6 +39,8 @@ def _run_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dataset-type", choices=DATASET_NAMES, help="dataset layout (default: detected)")
     parser.add_argument("--split", default="test", help="split to evaluate ('all' = every image; default test)")
     parser.add_argument("--fit-split", default=None, help="call method.fit on this split first (e.g. train)")
+    parser.add_argument("--intrinsics", metavar="FILE.intr", default=None,
+                        help="camera for datasets that ship none (ocid, folder, coco_json), e.g. conf/cameras/ocid_kinect.intr")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="set a method parameter (METHOD.NAME=VALUE for one of several methods)")
     parser.add_argument("--output", "-o", metavar="DIR", help="run folder to write (resumed if it exists)")
@@ -93,6 +95,7 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         split=None if args.split.lower() in {"all", "none"} else args.split,
         params=list(args.param),
         fit_split=args.fit_split,
+        intrinsics=args.intrinsics,
         workers=args.workers,
         limit=args.limit,
         protocol=args.protocol,

@@ -39,9 +39,11 @@ from sdmr.bench.metrics import (
     check_protocol,
     evaluate_coco,
     image_coco_entries,
+    merged_pairs,
     resolve_backend,
 )
 from sdmr.bench.overlap import OVERLAP_KEYS, mean_overlap_metrics, overlap_boundary_metrics
+from sdmr.bench.method import FitConfig
 from sdmr.bench.progress import ProgressLog
 from sdmr.bench.registry import ParameterError, build_method, get_method, parse_overrides
 from sdmr.data.atomic import atomic_write_text
@@ -50,11 +52,12 @@ from sdmr.data.instances import Instances
 from sdmr.data.safe_load import load_json_object
 from sdmr.data.sample import Sample
 
-RESULT_KEYS = (*COCO_METRIC_KEYS, *OVERLAP_KEYS, "seconds_per_image", "num_images", "num_failed")
+RESULT_KEYS = (*COCO_METRIC_KEYS, "merged_pairs", *OVERLAP_KEYS, "seconds_per_image", "num_images", "num_failed")
 SCHEMA_VERSION = 1
 VERSIONED_PACKAGES = ("sdmr", "numpy", "scipy", "torch", "torchvision", "pycocotools", "faster-coco-eval")
 # what must match for a run folder to be resumed (the rest, e.g. workers, may change)
-RESUME_KEYS = ("dataset", "dataset_type", "split", "params", "fit_split", "limit", "protocol")
+RESUME_KEYS = ("dataset", "dataset_type", "split", "params", "fit_split", "limit", "protocol", "intrinsics")
+CAMERA_LESS_DATASETS = ("ocid", "folder", "coco_json")  # the ones --intrinsics applies to
 FAIL_FAST_IMAGES = 3
 
 
@@ -69,6 +72,7 @@ class BenchConfig:
     split: str | None = "test"
     params: list[str] = field(default_factory=list)  # "name=value" or "method.name=value"
     fit_split: str | None = None
+    intrinsics: str | None = None  # an .intr file for datasets that ship no camera (OCID, folder, COCO JSON)
     workers: int = 0
     limit: int | None = None
     protocol: str = "standard"
@@ -80,12 +84,19 @@ class BenchConfig:
 
 
 # ------------------------------------------------------------------ datasets and methods
-def open_split(dataset: str, dataset_type: str | None, split: str | None) -> tuple[Sequence[Sample], str]:
+def open_split(
+    dataset: str, dataset_type: str | None, split: str | None, intrinsics: str | None = None
+) -> tuple[Sequence[Sample], str]:
     """The dataset split and the type it was opened as (detected when not given)."""
     from sdmr.data.catalog import detect_dataset, open_dataset
 
     kind = dataset_type or detect_dataset(dataset)
-    return open_dataset(kind, dataset, split), kind
+    if intrinsics is None:
+        return open_dataset(kind, dataset, split), kind
+    if kind not in CAMERA_LESS_DATASETS:
+        raise DataError(f"--intrinsics applies to {', '.join(CAMERA_LESS_DATASETS)} datasets, not {kind!r}",
+                        dataset, f"drop --intrinsics: {kind} images carry their own camera")
+    return open_dataset(kind, dataset, split, intrinsics=intrinsics), kind
 
 
 def method_overrides(methods: list[str], assignments: list[str]) -> dict[str, list[str]]:
@@ -166,12 +177,14 @@ def process_image(position: int) -> dict:
         try:  # checks the output's type and size before scoring it
             image, gt_anns, dets = image_coco_entries(position + 1, gt, pred, protocol, bin_mask, where)
             scores = overlap_boundary_metrics(gt, pred)
+            merged = merged_pairs(gt, pred)
         except Exception as err:  # noqa: BLE001 - a wrong output fails this image only
             pred, error = None, f"{type(err).__name__}: {err}"
     if pred is None:  # scored as "found nothing"
         empty = Instances.empty(*gt.image_size)
         image, gt_anns, dets = image_coco_entries(position + 1, gt, empty, protocol, None, where)
         scores = overlap_boundary_metrics(gt, empty)
+        merged = 0
     t3 = time.perf_counter()
     _WORKER["processed"] += 1
     return {
@@ -183,6 +196,7 @@ def process_image(position: int) -> dict:
         "num_gt": len(gt),
         "num_pred": len(dets),
         "metrics": scores,
+        "merged_pairs": merged,
         "time": {"data": t1 - t0, "predict": t2 - t1, "eval": t3 - t2},
         "warmup": _WORKER["processed"] <= _WORKER["warmup"],
         "coco": {"image": image, "annotations": gt_anns, "detections": dets},
@@ -257,6 +271,12 @@ def _timing_summary(records: list[dict]) -> dict[str, float]:
     return summary
 
 
+def _total_merged(records: list[dict]) -> float:
+    """Ground-truth pairs merged over the split (NaN when resumed from records that predate the count)."""
+    counts = [r.get("merged_pairs") for r in records]
+    return float("nan") if any(c is None for c in counts) else float(sum(counts))
+
+
 def summarize_method(name: str, method: Any, records: list[dict], backend: str, folder: Path) -> dict:
     """Score one method's stored records and write its detections and PR curve."""
     images = [r["coco"]["image"] for r in records]
@@ -266,6 +286,7 @@ def summarize_method(name: str, method: Any, records: list[dict], backend: str, 
     timings = _timing_summary(records)
     result = {
         **coco.metrics,
+        "merged_pairs": _total_merged(records),
         **mean_overlap_metrics(r["metrics"] for r in records),
         "seconds_per_image": timings["predict_seconds_mean"],
         "num_images": len(records),
@@ -316,7 +337,7 @@ def run_benchmark(config: BenchConfig) -> dict:
     check_protocol(config.protocol)
     backend = resolve_backend(config.backend)  # before any work: scoring comes after every image
     overrides = method_overrides(config.methods, config.params)
-    dataset, kind = open_split(config.dataset, config.dataset_type, config.split)
+    dataset, kind = open_split(config.dataset, config.dataset_type, config.split, config.intrinsics)
     if len(dataset) == 0:
         raise DataError(f"split {config.split!r} holds no images", config.dataset,
                         "choose another --split ('all' = every image) or check the dataset folder")
@@ -326,16 +347,18 @@ def run_benchmark(config: BenchConfig) -> dict:
             config.dataset,
             "benchmark a labelled dataset (WISDOM modal_segmasks/, OCID label/, COCO annotations)",
         )
-    train = None if config.fit_split is None else open_split(config.dataset, kind, config.fit_split)[0]
+    train = None if config.fit_split is None else open_split(config.dataset, kind, config.fit_split,
+                                                                 config.intrinsics)[0]
     out = Path(config.output)
     stored = _start_run_folder(config, kind, out)
     results: dict[str, dict] = {}
     records_by_method: dict[str, list[dict]] = {}
     for name in config.methods:
         method = build_method(name, overrides[name])
-        if train is not None:
-            method.fit(train, None)
         folder = out / "methods" / name
+        if train is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+            method.fit(train, FitConfig(output_dir=folder))
         log = ProgressLog(folder / "progress.jsonl")
         _run_images(method, dataset, log, config, name)
         records = log.ordered()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from sdmr.data.instances import Instances
@@ -26,6 +27,14 @@ class Method(Protocol):
     def fit(self, train: Sequence[Sample], cfg: Any | None = None) -> None: ...
 
     def predict(self, sample: Sample) -> Instances: ...
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """What the harness tells ``fit``: where to keep what it learned (the method's run folder,
+    ``<run>/methods/<name>``), so a later run can load it (e.g. ``--param params_file=...``)."""
+
+    output_dir: Path | None = None
 
 
 @dataclass

@@ -23,7 +23,7 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from sdmr.bench.coco_native import IOU_THRESHOLDS, RECALL_THRESHOLDS, accumulate, match_image
-from sdmr.bench.overlap import overlap_boundary_metrics, pairwise_mask_iou
+from sdmr.bench.overlap import mask_areas, overlap_boundary_metrics, pairwise_intersections, pairwise_mask_iou
 from sdmr.data.coco import encode_masks_with_geometry, mask_annotations
 from sdmr.data.errors import DataError
 from sdmr.data.instances import Instances
@@ -33,6 +33,7 @@ BACKENDS = ("auto", "pycocotools", "faster", "sdmr")
 ORIGINAL_PAD_SIZE = 512
 BIN_OVERLAP_LIMIT = 0.5
 COCO_METRIC_KEYS = ("AP", "AP50", "AP75", "AR")
+MERGE_COVERAGE = 0.5  # a prediction "holds" a ground-truth object when it covers more than this of it
 
 __all__ = [
     "BACKENDS",
@@ -47,6 +48,7 @@ __all__ = [
     "encode_masks",
     "evaluate_coco",
     "image_coco_entries",
+    "merged_pairs",
     "overlap_boundary_metrics",
     "pairwise_mask_iou",
     "resolve_backend",
@@ -170,6 +172,20 @@ def image_coco_entries(
     image = {"id": int(image_id), "height": int(gt_masks.shape[1]), "width": int(gt_masks.shape[2])}
     annotations = mask_annotations(gt_masks, int(image_id))
     return image, annotations, coco_detections([pred], [image_id], protocol)
+
+
+def merged_pairs(gt: Instances, pred: Instances) -> int:
+    """How many ground-truth pairs one prediction merges: a predicted mask covering more than half
+    of each of two objects merges that pair (one covering m objects merges m·(m−1)/2 pairs).
+
+    Why a count next to AP: merging touching objects is the classical baselines' typical failure
+    (FINDINGS.md), and AP alone does not say whether a method merges or just misses.
+    """
+    if len(gt) < 2 or len(pred) == 0:
+        return 0
+    covered = pairwise_intersections(pred.masks, gt.masks) > MERGE_COVERAGE * mask_areas(gt.masks)[None, :]
+    held = np.count_nonzero(covered, axis=1)
+    return int(np.sum(held * (held - 1) // 2))
 
 
 def _check_lengths(ground_truth: Sequence, predictions: Sequence, bin_masks: Sequence | None) -> None:

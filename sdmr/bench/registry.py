@@ -21,7 +21,7 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 _NONE = {"none", "null"}
 # The paper's other methods, named by the user, that sdmr does not ship yet (README "Status").
-PLANNED_METHODS = ("euclidean_clustering", "region_growing", "ft_maskrcnn_color", "ft_maskrcnn_depth")
+PLANNED_METHODS = ("ft_maskrcnn_color", "ft_maskrcnn_depth")
 
 
 class PluginLoadWarning(UserWarning):

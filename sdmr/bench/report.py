@@ -26,13 +26,14 @@ from sdmr.data.sample import Sample
 
 # Table I of the paper: methods as rows, AP/AR first, then the OCID-style F columns
 RUN_COLUMNS = (
-    ("AP", "AP"), ("AP50", "AP50"), ("AP75", "AP75"), ("AR", "AR"),
+    ("AP", "AP"), ("AP50", "AP50"), ("AP75", "AP75"), ("AR", "AR"), ("merged_pairs", "merged pairs"),
     ("overlap_P", "overlap P"), ("overlap_R", "overlap R"), ("overlap_F", "overlap F"),
     ("boundary_F", "boundary F"), ("pct_objects_F75", "%F>.75"),
     ("seconds_per_image", "s/image"), ("num_images", "images"), ("num_failed", "failed"),
 )
-COMPARE_COLUMNS = (("AP", "AP"), ("AR", "AR"), ("overlap_F", "overlap F"), ("boundary_F", "boundary F"))
-CSV_KEYS = ("AP", "AP50", "AP75", "AR", *OVERLAP_KEYS, "seconds_per_image", "num_images", "num_failed")
+COMPARE_COLUMNS = (("AP", "AP"), ("AR", "AR"), ("merged_pairs", "merged pairs"), ("overlap_F", "overlap F"),
+                   ("boundary_F", "boundary F"))
+CSV_KEYS = ("AP", "AP50", "AP75", "AR", "merged_pairs", *OVERLAP_KEYS, "seconds_per_image", "num_images", "num_failed")
 PALETTE = np.array([[230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200], [245, 130, 48],
                     [145, 30, 180], [70, 240, 240], [240, 50, 230], [210, 245, 60], [250, 190, 212]],
                    dtype=np.uint8)
@@ -87,11 +88,11 @@ def write_ground_truth(path: Path, records: list[dict]) -> None:
 
 
 def write_per_image_csv(path: Path, records_by_method: dict[str, list[dict]]) -> None:
-    header = ["method", "position", "image_id", "name", "status", "num_gt", "num_pred", *OVERLAP_KEYS,
+    header = ["method", "position", "image_id", "name", "status", "num_gt", "num_pred", "merged_pairs", *OVERLAP_KEYS,
               "data_s", "predict_s", "eval_s", "error"]
     rows = [
         [name, r["position"], r["image_id"], r["name"], r["status"], r["num_gt"], r["num_pred"],
-         *(r["metrics"][k] for k in OVERLAP_KEYS), r["time"]["data"], r["time"]["predict"], r["time"]["eval"],
+         r.get("merged_pairs", ""), *(r["metrics"][k] for k in OVERLAP_KEYS), r["time"]["data"], r["time"]["predict"], r["time"]["eval"],
          r["error"] or ""]
         for name, records in records_by_method.items() for r in records
     ]
@@ -220,11 +221,11 @@ def compare_runs(run_dirs: Sequence[str | Path], output: str | Path) -> Path:
             rows.setdefault(label, {})[dataset] = (run_dir, metrics)
             curves[f"{label} @ {dataset}"] = run_dir / "methods" / name / "pr_curve.json"
     header = ["method", *(f"{d} {c}" for d in datasets for _, c in COMPARE_COLUMNS)]
-    table = [[label, *(cells[d][1][k] if d in cells else "" for d in datasets for k, _ in COMPARE_COLUMNS)]
+    table = [[label, *(cells[d][1].get(k, float("nan")) if d in cells else "" for d in datasets for k, _ in COMPARE_COLUMNS)]
              for label, cells in rows.items()]
     output.mkdir(parents=True, exist_ok=True)
     atomic_write_text(output / "table.md", markdown_table(header, table))
-    long_rows = [[str(run_dir), d, label, *(m[k] for k in CSV_KEYS)]
+    long_rows = [[str(run_dir), d, label, *(m.get(k, float("nan")) for k in CSV_KEYS)]  # older runs lack some
                  for label, cells in rows.items() for d, (run_dir, m) in cells.items()]
     atomic_write_text(output / "table.csv", _csv_text(["run", "dataset", "method", *CSV_KEYS], long_rows))
     plot_pr_curves(curves, output / "pr_curves.png")

@@ -35,8 +35,8 @@ def test_unknown_method_lists_names_and_closest_match() -> None:
 
 
 def test_planned_paper_baselines_say_they_are_not_implemented_yet() -> None:
-    with pytest.raises(MethodNotFound, match="region_growing.*does not implement yet.*Available now: .*connected_components"):
-        get_method("region_growing")
+    with pytest.raises(MethodNotFound, match="ft_maskrcnn_color.*does not implement yet.*Available now: .*connected_components"):
+        get_method("ft_maskrcnn_color")
 
 
 @dataclass

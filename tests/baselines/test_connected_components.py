@@ -5,9 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sdmr.bench.connected_components import ConnectedComponents, back_project, ransac_plane
+from sdmr.pointcloud.camera import back_project
+from sdmr.pointcloud.plane import ransac_plane
+from sdmr_baselines.connected_components import ConnectedComponents
 from sdmr.bench.metrics import coco_segm_metrics
 from sdmr.data import CameraIntrinsics, Instances
+from sdmr.data.toy import make_toy_dataset
 from sdmr.data.wisdom import WisdomDataset
 
 H, W = 60, 80
@@ -65,9 +68,10 @@ def test_small_segments_are_dropped_and_blank_frames_give_nothing() -> None:
     assert isinstance(blank, Instances) and len(blank) == 0 and blank.image_size == (H, W)
 
 
-def test_reaches_a_clear_ap_on_the_toy_dataset(toy_dataset) -> None:
-    data = WisdomDataset(toy_dataset, split=None)
-    method = ConnectedComponents()
+@pytest.mark.parametrize("use_bin_mask", [True, False])
+def test_reaches_a_clear_ap_on_the_toy_dataset(tmp_path, use_bin_mask: bool) -> None:
+    data = WisdomDataset(make_toy_dataset(tmp_path / "toy", num_images=8, seed=3), split=None)
+    method = ConnectedComponents(use_bin_mask=use_bin_mask)
     predictions = [method.predict(s) for s in data]
     again = [method.predict(s) for s in data]
     assert all(np.array_equal(a.masks, b.masks) for a, b in zip(predictions, again, strict=True))  # seeded
