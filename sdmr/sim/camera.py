@@ -36,6 +36,7 @@ PRESETS: dict[str, dict] = {
     # FINDINGS.md: the range that covered real tabletop frames (OCID: 1.0 m at 31° tilt).
     "sim2real": {"distance_range": (0.6, 1.6), "elevation_deg_range": (0.0, 60.0)},
 }
+PRESETS["sim2real_clutter"] = PRESETS["sim2real"]  # same cameras; the scenes differ (sim/config.py)
 
 
 def camera_preset(name: str, **overrides) -> CameraConfig:

@@ -24,7 +24,12 @@ def _generate_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--config", help="YAML config (default: conf/generate/default.yaml)")
     parser.add_argument(
-        "--camera", choices=["paper", "sim2real"], help="preset: camera distribution + scene mix"
+        "--camera",
+        "--preset",
+        dest="camera",
+        choices=["paper", "sim2real", "sim2real_clutter"],
+        help="preset: camera distribution + scene mix (sim2real_clutter: sim2real cameras, heaps pushed "
+        "together, stacks, rows of touching boxes, thin objects)",
     )
     parser.add_argument("--scene", choices=["bin", "table", "mix"])
     parser.add_argument("--height", type=int)

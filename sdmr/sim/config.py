@@ -1,12 +1,15 @@
 """The generator's configuration: dataclasses with the paper's defaults, read from YAML safely.
 
 Presets bundle a camera distribution with the scene mix it was meant for: ``paper`` (the
-ICRA 2019 bin setup) and ``sim2real`` (wider views, bins and tabletops; FINDINGS.md), the
-default for the shipped model.
+ICRA 2019 bin setup), ``sim2real`` (wider views, bins and tabletops; FINDINGS.md), the
+default for the shipped model, and ``sim2real_clutter`` (the sim2real camera and scene mix
+with heaps that defeat point-cloud clustering: pushed together, stacked, boxes in touching
+rows, thin and flat objects; see sdmr/sim/scene.py).
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,9 +17,17 @@ from pathlib import Path
 from sdmr.data.errors import DataError
 from sdmr.sim.camera import PRESETS, CameraConfig, camera_preset
 from sdmr.sim.noise import NoiseConfig
-from sdmr.sim.scene import SceneConfig
+from sdmr.sim.scene import SceneConfig, check_layout_weights
 
-PRESET_SCENE = {"paper": "bin", "sim2real": "mix"}
+PRESET_SCENE = {"paper": "bin", "sim2real": "mix", "sim2real_clutter": "mix"}
+CLUTTER_LAYOUTS = {"drop": 0.4, "pushed": 0.3, "stack": 0.15, "row": 0.15}
+# What a preset sets beyond its camera and scene kind (applied before the user's keys).
+PRESET_VALUES: dict[str, dict] = {
+    "sim2real_clutter": {
+        "scene": {"layout_weights": dict(CLUTTER_LAYOUTS)},
+        "objects": {"thin_fraction": 0.15},
+    },
+}
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "conf" / "generate" / "default.yaml"
 
 
@@ -24,6 +35,7 @@ DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "conf" / "generate" / "de
 class ObjectsConfig:
     source: str = "procedural"  # "procedural" | "pybullet_data" | a folder of meshes
     num_procedural: int = 200
+    thin_fraction: float = 0.0  # share of procedural objects that are thin/flat (plates, books)
     test_fraction: float = 0.2  # share of objects held out for test heaps
     decomposition: str = "auto"  # "auto" | "coacd" | "vhacd" | "hull"
     cache_dir: str | None = None  # convex decompositions; default <output>/.sdmr_cache
@@ -93,7 +105,35 @@ def build_config(values: dict | None = None, source: Path | None = None) -> Gene
         camera=camera_preset(preset),
         scene=SceneConfig(kind=PRESET_SCENE.get(preset, "mix")),
     )
-    return _check_counts(_apply(cfg, values, "", source), source)
+    cfg = _apply(cfg, copy.deepcopy(PRESET_VALUES.get(preset, {})), "", None)
+    return _check_scene(_check_counts(_apply(cfg, values, "", source), source), source)
+
+
+def _check_scene(cfg: GenerateConfig, source: Path | None) -> GenerateConfig:
+    """Layout weights, row sizes and thin-object settings a run cannot use, named before any work."""
+    check_layout_weights(cfg.scene.layout_weights, source)
+    low, high = cfg.scene.row_size_range
+    if not (isinstance(low, int) and isinstance(high, int) and 2 <= low <= high):
+        raise DataError(
+            f"'scene.row_size_range' must be two integers 2 ≤ low ≤ high, got {cfg.scene.row_size_range!r}",
+            source,
+            "set scene.row_size_range: [2, 4]",
+        )
+    low, high = cfg.scene.thin_height_range
+    if not 0 < low <= high:
+        raise DataError(
+            f"'scene.thin_height_range' must be 0 < low ≤ high (m), got {cfg.scene.thin_height_range!r}",
+            source,
+            "set scene.thin_height_range: [0.01, 0.03]",
+        )
+    fraction = cfg.objects.thin_fraction
+    if isinstance(fraction, bool) or not isinstance(fraction, int | float) or not 0 <= fraction <= 1:
+        raise DataError(
+            f"'objects.thin_fraction' must be a number in [0, 1], got {fraction!r}",
+            source,
+            "set objects.thin_fraction: 0.15 (or 0 for the paper's shapes only)",
+        )
+    return cfg
 
 
 def _check_counts(cfg: GenerateConfig, source: Path | None) -> GenerateConfig:

@@ -27,7 +27,7 @@ from sdmr.sim.camera import sample_view
 from sdmr.sim.config import GenerateConfig
 from sdmr.sim.noise import add_sensor_noise
 from sdmr.sim.objects import MeshObject, ObjectLibrary, ObjectSpec
-from sdmr.sim.scene import Heap, HeapSimulator, choose_scene_kind, sample_num_objects
+from sdmr.sim.scene import Heap, HeapSimulator, choose_layout, choose_scene_kind, sample_num_objects
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,7 @@ def build_library(cfg: GenerateConfig, output: Path) -> ObjectLibrary:
         num_procedural=cfg.objects.num_procedural,
         decomposition=cfg.objects.decomposition,
         cache_dir=cache,
+        thin_fraction=cfg.objects.thin_fraction,
     )
 
 
@@ -106,16 +107,42 @@ class HeapGenerator:
         return self._meshes[spec.object_id]
 
     def build_heap(self, heap: int) -> tuple[Heap, bool]:
-        """Simulate heap ``heap``; deterministic in (seed, heap) whatever ran before it."""
+        """Simulate heap ``heap``; deterministic in (seed, heap) whatever ran before it.
+
+        The layout and the row's boxes come from their own stream ``[seed, heap, 0]`` (views use
+        ``[seed, heap, v + 1]``), so a drop-only config draws exactly what it always drew."""
         cfg = self.cfg
         rng = np.random.default_rng([cfg.seed, heap])
+        layout_rng = np.random.default_rng([cfg.seed, heap, 0])
         is_test = heap_is_test(heap, cfg.test_fraction)
         pool = self.test_specs if is_test else self.train_specs
+        layout = choose_layout(cfg.scene, layout_rng)
+        row: list[MeshObject] = []
+        if layout == "row":
+            wanted = int(layout_rng.integers(*cfg.scene.row_size_range, endpoint=True))
+            row = self._box_like(pool, layout_rng, wanted)
+            if len(row) < 2:
+                layout, row = "drop", []  # no two box-like objects among these: an ordinary heap
+        if row:
+            row_ids = {m.spec.object_id for m in row}
+            pool = [s for s in pool if s.object_id not in row_ids]
         kind = choose_scene_kind(cfg.scene, rng)
-        count = min(sample_num_objects(cfg.scene, rng), len(pool))
+        count = min(max(sample_num_objects(cfg.scene, rng) - len(row), 0), len(pool))
         chosen = [pool[i] for i in rng.choice(len(pool), size=count, replace=False)]
         meshes = [m for m in (self._mesh(s) for s in chosen) if m is not None]  # broken: skipped, logged
-        return self.sim.simulate(meshes, rng, kind), is_test
+        return self.sim.simulate(row + meshes, rng, kind, layout, row_count=len(row)), is_test
+
+    def _box_like(self, pool: list[ObjectSpec], rng: np.random.Generator, wanted: int) -> list[MeshObject]:
+        """Up to ``wanted`` box-like objects of ``pool`` for a row, in random order;
+        at most 60 candidates are loaded, so a library without boxes costs little."""
+        found: list[MeshObject] = []
+        for i in rng.permutation(len(pool))[:60]:
+            mesh = self._mesh(pool[int(i)])
+            if mesh is not None and mesh.is_box_like:
+                found.append(mesh)
+                if len(found) == wanted:
+                    break
+        return found
 
     def run_heap(self, heap: int) -> int:
         """Write every missing image of ``heap``; returns how many were written."""
@@ -134,7 +161,7 @@ class HeapGenerator:
             rng = np.random.default_rng([cfg.seed, heap, view_number + 1])
             view = sample_view(camera, rng, centre)
             rendering = self.renderer.render(view, amodal=cfg.render.amodal, color=cfg.render.color)
-            sample = self._sample(index, scene, view, rendering, rng)
+            sample, labelled = self._sample(index, scene, view, rendering, rng)
             extra = {
                 "heap": heap,
                 "view": view_number,
@@ -144,11 +171,15 @@ class HeapGenerator:
                 "objects_in_workspace": len(scene.objects),
                 "world_from_camera": np.round(view.world_from_camera, 9).tolist(),
                 "noise": cfg.noise.enabled,
+                **layout_meta(scene, labelled),
             }
             self.writer.write(index, sample, extra)
         return len(todo)
 
-    def _sample(self, index: int, heap: Heap, view, rendering, rng: np.random.Generator) -> Sample:
+    def _sample(
+        self, index: int, heap: Heap, view, rendering, rng: np.random.Generator
+    ) -> tuple[Sample, np.ndarray]:
+        """The image's sample, and the indices (into ``heap.objects``) of the objects it labels."""
         cfg = self.cfg
         n = len(heap.objects)
         counts = np.bincount(rendering.labels.ravel(), minlength=n + 1)[1 : n + 1]
@@ -170,7 +201,18 @@ class HeapGenerator:
             sample["color"] = rendering.color
         if cfg.render.bin_mask:
             sample["bin_mask"] = rendering.labels == 0
-        return sample
+        return sample, keep
+
+
+def layout_meta(heap: Heap, labelled: np.ndarray) -> dict:
+    """Per-image record of the heap's layout: touching pairs and stacked objects among the objects
+    this image labels (an object out of view cannot be merged with anything in it)."""
+    seen = {int(k) for k in labelled}
+    return {
+        "layout": heap.meta.get("layout", "drop"),
+        "touching_pairs": sum(1 for i, j in heap.meta.get("touching", []) if i in seen and j in seen),
+        "stacked_objects": sum(1 for i in heap.meta.get("stacked", []) if i in seen),
+    }
 
 
 # ----------------------------------------------------------------------------- worker processes

@@ -11,6 +11,7 @@ generator's most-reported failure was a crash inside convex decomposition.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
 import os
@@ -27,6 +28,11 @@ log = logging.getLogger(__name__)
 
 MESH_SUFFIXES = (".obj", ".stl", ".ply", ".glb", ".gltf", ".off")
 PROCEDURAL_KINDS = ("box", "cylinder", "superquadric", "convex_blob", "nonconvex_blob")
+# Thin and flat shapes (``objects.thin_fraction``): their thin axis is z in the normalised frame and
+# the simulator gives them an absolute height (``scene.thin_height_range``), because a 1–3 cm object
+# lying on a table is what point-cloud clustering loses in the support plane.
+THIN_KINDS = ("plate", "book", "flat_blob")
+BOX_LIKE_FILL = 0.9  # convex hull fills ≥ 90 % of the bounding box: it can stand in a touching row
 DECOMPOSITIONS = ("auto", "coacd", "vhacd", "hull")
 
 
@@ -52,6 +58,25 @@ class MeshObject:
     @property
     def extents(self) -> np.ndarray:
         return self.vertices.max(axis=0) - self.vertices.min(axis=0)
+
+    @property
+    def is_thin(self) -> bool:
+        """A procedural thin/flat shape: the simulator sets its height, not just its size."""
+        return self.spec.source == "procedural" and procedural_kind(self.spec) in THIN_KINDS
+
+    @functools.cached_property
+    def is_box_like(self) -> bool:
+        """One convex part filling its axis-aligned box: flat faces that can touch a neighbour's
+        along a row. Judged from the geometry so that user meshes qualify too."""
+        from scipy.spatial import ConvexHull
+
+        if len(self.parts) != 1:
+            return False
+        try:
+            hull_volume = ConvexHull(self.parts[0]).volume
+        except Exception:  # noqa: BLE001 - a flat or degenerate part is simply not box-like
+            return False
+        return hull_volume >= BOX_LIKE_FILL * float(np.prod(self.extents))
 
 
 # ----------------------------------------------------------------------------- mesh helpers
@@ -218,14 +243,51 @@ def _convex_blob(rng: np.random.Generator, n_points: int = 40) -> tuple[np.ndarr
     return np.asarray(hull.vertices), np.asarray(hull.faces)
 
 
+def procedural_kind(spec: ObjectSpec) -> str:
+    """The shape family in a procedural name (``proc_0007_flat_blob`` → ``flat_blob``)."""
+    return spec.name.split("_", 2)[-1]
+
+
+def procedural_names(count: int, thin_fraction: float = 0.0) -> list[str]:
+    """Names of the procedural library. Thin shapes take every object where the running share
+    ``floor((i + 1) · f)`` steps up, spread evenly; the others cycle through PROCEDURAL_KINDS in
+    their own order, so every family keeps its share and ``thin_fraction = 0`` gives the original
+    library, object for object."""
+    names: list[str] = []
+    solid = thin = 0
+    for i in range(count):
+        if int(np.floor((i + 1) * thin_fraction)) > int(np.floor(i * thin_fraction)):
+            kind, thin = THIN_KINDS[thin % len(THIN_KINDS)], thin + 1
+        else:
+            kind, solid = PROCEDURAL_KINDS[solid % len(PROCEDURAL_KINDS)], solid + 1
+        names.append(f"proc_{i:04d}_{kind}")
+    return names
+
+
+def _thin_shape(kind: str, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A flat shape, thin along z; its thickness ratio is only nominal (the simulator rescales z)."""
+    import trimesh
+
+    if kind == "plate":
+        mesh = trimesh.creation.cylinder(radius=0.5, height=0.08, sections=32)
+    elif kind == "book":
+        mesh = trimesh.creation.box(extents=[1.0, rng.uniform(0.5, 0.9), 0.12])
+    else:  # flat_blob: a pebble or a lid, convex, squashed
+        vertices, faces = _convex_blob(rng)
+        return vertices * np.array([1.0, rng.uniform(0.6, 1.0), 0.1]), faces
+    return np.asarray(mesh.vertices), np.asarray(mesh.faces)
+
+
 def procedural_object(spec: ObjectSpec, seed: int) -> MeshObject:
     """Shape ``spec.object_id`` of the procedural family, deterministic from (seed, object_id)."""
     import trimesh
 
     rng = np.random.default_rng([seed, spec.object_id, 7])
-    kind = spec.name.split("_", 2)[-1]
+    kind = procedural_kind(spec)
     pieces: list[tuple[np.ndarray, np.ndarray]]
-    if kind == "box":
+    if kind in THIN_KINDS:
+        pieces = [_thin_shape(kind, rng)]
+    elif kind == "box":
         box = trimesh.creation.box(extents=rng.uniform(0.25, 1.0, size=3))
         pieces = [(box.vertices, box.faces)]
     elif kind == "cylinder":
@@ -246,7 +308,9 @@ def procedural_object(spec: ObjectSpec, seed: int) -> MeshObject:
             v, f = _convex_blob(rng, n_points=24)
             pieces.append((v * rng.uniform(0.5, 0.8) + rng.uniform(-0.5, 0.5, size=3), f))
     else:
-        raise DataError(f"unknown procedural shape '{kind}'", fix=f"use one of {PROCEDURAL_KINDS}")
+        raise DataError(
+            f"unknown procedural shape '{kind}'", fix=f"use one of {PROCEDURAL_KINDS + THIN_KINDS}"
+        )
     vertices = np.concatenate([v for v, _ in pieces])
     offsets = np.cumsum([0] + [len(v) for v, _ in pieces[:-1]])
     faces = np.concatenate([f + o for (_, f), o in zip(pieces, offsets, strict=True)])
@@ -295,12 +359,14 @@ class ObjectLibrary:
         num_procedural: int = 200,
         decomposition: str = "auto",
         cache_dir: str | Path | None = None,
+        thin_fraction: float = 0.0,
     ) -> ObjectLibrary:
-        """``procedural``, ``pybullet_data`` or a folder path of meshes (searched recursively)."""
+        """``procedural``, ``pybullet_data`` or a folder path of meshes (searched recursively);
+        ``thin_fraction`` of the procedural objects are thin/flat shapes (THIN_KINDS)."""
         if source == "procedural":
             specs = [
-                ObjectSpec(i, f"proc_{i:04d}_{PROCEDURAL_KINDS[i % len(PROCEDURAL_KINDS)]}", "procedural")
-                for i in range(num_procedural)
+                ObjectSpec(i, name, "procedural")
+                for i, name in enumerate(procedural_names(num_procedural, thin_fraction))
             ]
         elif source == "pybullet_data":
             import pybullet_data
