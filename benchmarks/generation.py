@@ -34,6 +34,7 @@ def bench_generate(images: int, workers: int, values: dict) -> dict:
         os.sched_setaffinity(0, sorted(allowed)[:cores])
         summary = generate(cfg, out, workers=workers, progress=False)
         size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+        clutter = clutter_stats(out)
     finally:
         os.sched_setaffinity(0, allowed)
         shutil.rmtree(out, ignore_errors=True)
@@ -43,6 +44,23 @@ def bench_generate(images: int, workers: int, values: dict) -> dict:
         "per_core": summary["images_per_s"] / cores,
         "load_before": load,
         "mb": size / 1e6,
+        **clutter,
+    }
+
+
+def clutter_stats(root: Path) -> dict:
+    """Share of images with a touching pair (two labelled objects < 4 mm apart, which Euclidean
+    clustering at the paper's tolerance merges) and with an object resting on another."""
+    import json
+
+    from sdmr.data.layout import META_DIR
+
+    extras = [json.loads(p.read_text())["extra"] for p in sorted((root / META_DIR).glob("*.json"))]
+    n = max(len(extras), 1)
+    return {
+        "touching_share": sum(e.get("touching_pairs", 0) > 0 for e in extras) / n,
+        "touching_mean": sum(e.get("touching_pairs", 0) for e in extras) / n,
+        "stacked_share": sum(e.get("stacked_objects", 0) > 0 for e in extras) / n,
     }
 
 
@@ -92,7 +110,9 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=512)
     parser.add_argument("--height", type=int, default=384)
     parser.add_argument("--objects", default="procedural")
-    parser.add_argument("--camera", default="sim2real", choices=["paper", "sim2real"])
+    parser.add_argument(
+        "--camera", default="sim2real", choices=["paper", "sim2real", "sim2real_clutter"], help="preset"
+    )
     parser.add_argument("--skip-renderers", action="store_true")
     args = parser.parse_args()
     values = {  # the preset brings its scene mix (paper: bin only)
@@ -107,13 +127,17 @@ def main() -> None:
     print(
         f"peer: paper generator {PAPER_IMAGES_PER_S_PER_CORE:.3f} images/s per core (50k images / 26 h / 4 cores)"
     )
-    print("| workers | images/s | images/s per core | × paper | load avg before | MB written |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "| workers | images/s | images/s per core | × paper | load avg before | MB written "
+        "| images with a touching pair | touching pairs per image | images with a stacked object |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     for w in args.workers:
         r = bench_generate(args.images, w, values)
         print(
             f"| {w} | {r['images_per_s']:.2f} | {r['per_core']:.2f} | "
-            f"{r['per_core'] / PAPER_IMAGES_PER_S_PER_CORE:.0f}× | {r['load_before']:.1f} | {r['mb']:.0f} |"
+            f"{r['per_core'] / PAPER_IMAGES_PER_S_PER_CORE:.0f}× | {r['load_before']:.1f} | {r['mb']:.0f} "
+            f"| {r['touching_share']:.0%} | {r['touching_mean']:.2f} | {r['stacked_share']:.0%} |"
         )
     if not args.skip_renderers:
         print(f"\n# renderers, ms per image at {args.width}×{args.height} (8-object bin heaps)")
