@@ -48,6 +48,6 @@ if ! "$PY" -c "import sysconfig, os, sys; sys.exit(not os.path.exists(sysconfig.
   apt-get install -y -qq --no-install-recommends python3-dev >/dev/null
 fi
 echo "apt: $(( $(date +%s) - start )) s"
-"$PY" -m pip install -q "pybind11>=2.12"   # the `pcl` extra of pyproject.toml
+"$PY" -m pip install -q "pybind11>=2.12"   # = the `pcl` extra of pyproject.toml (no reinstall of sdmr)
 "$PY" -m sdmr.pointcloud.build_pcl
 echo "PCL backend installed in $(( $(date +%s) - start )) s"
