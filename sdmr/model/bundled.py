@@ -139,7 +139,8 @@ def render_model_card(card: dict[str, Any]) -> str:
     lines += ["## How it was made", "", "| | |", "|---|---|"]
     for key in ("data_command", "train_command", "steps", "wall_time", "hardware", "source_checkpoint"):
         if key in card:
-            lines.append(f"| {key.replace('_', ' ')} | {_cell(card[key])} |")
+            value = f"`{card[key]}`" if key.endswith("_command") else _cell(card[key])
+            lines.append(f"| {key.replace('_', ' ')} | {value} |")
     metrics = card.get("metrics") or {}
     if metrics:
         names = sorted({m for row in metrics.values() if isinstance(row, dict) for m in row})
@@ -156,7 +157,7 @@ def render_model_card(card: dict[str, Any]) -> str:
         lines += ["", "## Limitations", "", *[f"- {x}" for x in card["limitations"]]]
     model = card.get("model") or {}
     weights = card.get("weights") or {}
-    lines += ["", "## Files", "", "| | |", "|---|---|"]
+    lines += ["", "## Model and weights file", "", "| | |", "|---|---|"]
     for key, value in [*model.items(), *weights.items()]:
         lines.append(f"| {key.replace('_', ' ')} | {_cell(value)} |")
     lines += ["", "## Config", "", "```json", json.dumps(card.get("config"), indent=2), "```", ""]

@@ -65,30 +65,37 @@ def check_input_scale(value: Any) -> InputScale:
     return scale
 
 
-def depth_range_warning(depth: np.ndarray, distance_m: tuple[float, float]) -> str | None:
-    """Why ``depth`` (metres) is far outside ``distance_m`` and which factor fixes it; None if it is not.
+#: Unit mistakes worth naming: the factor that turns the wrong reading into metres, and what it was.
+UNIT_FACTORS = {
+    1e-3: "millimetres read as metres?",
+    1e-2: "centimetres read as metres?",
+    1e-4: "tenths of millimetres read as metres?",
+    1e3: "metres read as millimetres?",
+}
 
-    The factor is the power of ten that brings the median valid depth closest to the trained
-    range: 0.001 for millimetres read as metres, 1000 for metres read as millimetres.
+
+def depth_range_warning(depth: np.ndarray, distance_m: tuple[float, float]) -> str | None:
+    """Why ``depth`` (metres) is far outside ``distance_m`` and what fixes it; None if it is not.
+
+    Far outside = the median valid depth is more than ``DEPTH_RANGE_SLACK`` times beyond the range.
+    If a common unit mistake (``UNIT_FACTORS``) brings it back into range, the message names the factor.
     """
     near, far = distance_m
     valid = depth[valid_mask(depth)]
     if valid.size == 0:
         return None
+    low, high = near / DEPTH_RANGE_SLACK, far * DEPTH_RANGE_SLACK
     median = float(np.median(valid))
-    if near / DEPTH_RANGE_SLACK <= median <= far * DEPTH_RANGE_SLACK:
+    if low <= median <= high:
         return None
-    factor = 10.0 ** round(math.log10(math.sqrt(near * far) / median))
     where = f"median depth {median:.3g} m is far outside the {near:g}–{far:g} m this model was trained for"
-    if factor == 1.0:
-        return (
-            f"{where}: objects will not look as they did in training and masks may be missing or wrong; "
-            "check the depth unit, or use a model trained for this range"
-        )
-    unit = {1e-3: " (millimetres read as metres?)", 1e3: " (metres read as millimetres?)"}.get(factor, "")
+    for factor, mistake in UNIT_FACTORS.items():
+        if low <= median * factor <= high:
+            hint = " (or --depth-encoding mm16 for a 16-bit millimetre PNG)" if factor == 1e-3 else ""
+            return f"{where} ({mistake}): multiply the depth by {factor:g} — sdmr-segment: --depth-scale {factor:g}{hint}"
     return (
-        f"{where}{unit}: multiply the depth by {factor:g} — sdmr-segment: --depth-scale {factor:g}"
-        + (" (or --depth-encoding mm16 for a 16-bit millimetre PNG)" if factor == 1e-3 else "")
+        f"{where}: objects will not look as they did in training and masks may be missing or wrong; "
+        "check the depth unit, or use a model trained for this range"
     )
 
 
