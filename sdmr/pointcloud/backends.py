@@ -8,7 +8,8 @@ from types import ModuleType
 from sdmr.data.errors import DataError
 
 BACKENDS = ("pip", "pcl")
-PCL_INSTALL_HINT = "install the real-PCL backend (README, 'Classical baselines: backends'), or use backend=pip"
+PCL_INSTALL_HINT = ("install the real-PCL backend: sudo bash scripts/install_pcl.sh (README, 'Real PCL backend'), "
+                    "or use backend=pip")
 
 
 def check_backend(backend: str) -> str:
