@@ -323,6 +323,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="auto (default: the model's training focal length / fx of --intrinsics; 1.0 without them) or a "
         "resize factor (e.g. 0.5: 640×480 frames for a model trained at 256×192)",
     )
+    parser.add_argument(
+        "--min-height-above-plane", type=float, default=None, metavar="M",
+        help="geometric verification (off by default): drop masks whose median height above the RANSAC "
+        "support plane is under M metres (e.g. 0.015 removes flat phantoms of sensor noise)",
+    )
     parser.add_argument("--score-threshold", type=float, default=0.5)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
@@ -370,6 +375,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "num_proposals": args.proposals,
             "int8_box_head": args.int8_box_head,
             "input_scale": args.input_scale,
+            "min_height_above_plane": args.min_height_above_plane,
         }
         segmenter = Segmenter(args.checkpoint, **settings) if args.checkpoint else Segmenter.default(**settings)
     except DataError as err:

@@ -29,6 +29,7 @@ from sdmr.data.intrinsics import CameraIntrinsics
 from sdmr.data.transforms import depth_to_model_input
 from sdmr.model.bundled import bundled_model_path
 from sdmr.model.checkpoint import build_from_file
+from sdmr.model.verify import drop_flat_masks
 
 MASK_THRESHOLD = 0.5  # torchvision's soft masks are probabilities; 0.5 is its own convention
 #: Camera distances (m) of the ``sim2real`` generator preset, assumed when a model card does not
@@ -149,6 +150,9 @@ class Segmenter:
             length / the frame's ``fx``, from the intrinsics passed to :meth:`segment`; without
             intrinsics, or for a checkpoint that does not record its focal length, 1.0 with one
             ``InputScaleWarning`` per Segmenter saying what to pass.
+        min_height_above_plane: geometric verification (off when ``None``, the default): drop
+            masks whose median height above the RANSAC support plane is under this many metres
+            (e.g. 0.015), the phantom objects of correlated sensor noise (:mod:`sdmr.model.verify`).
     """
 
     def __init__(
@@ -162,8 +166,15 @@ class Segmenter:
         channels_last: bool = False,
         int8_box_head: bool = False,
         input_scale: InputScale = "auto",
+        min_height_above_plane: float | None = None,
     ) -> None:
         self.input_scale = check_input_scale(input_scale)  # checked before the (slow) checkpoint load
+        if min_height_above_plane is not None and not min_height_above_plane > 0:
+            raise DataError(
+                f"min_height_above_plane must be positive or None, got {min_height_above_plane}",
+                fix="pass a height in metres (e.g. 0.015), or None to keep every mask",
+            )
+        self.min_height_above_plane = min_height_above_plane
         if num_threads is not None:
             torch.set_num_threads(num_threads)
         model, self.input_encoding, self.model_file = build_from_file(checkpoint)
@@ -240,7 +251,7 @@ class Segmenter:
     def segment(self, depth: np.ndarray, intrinsics: CameraIntrinsics | None = None) -> Instances:
         """Float32 H×W metres (0/NaN invalid) → instances at the same H×W, highest score first.
 
-        ``intrinsics`` (of this H×W) set the ``"auto"`` input scale.
+        ``intrinsics`` (of this H×W) set the ``"auto"`` input scale and the geometric filter's camera.
         """
         return self.segment_and_encode(depth, intrinsics)[0]
 
@@ -253,6 +264,8 @@ class Segmenter:
         if warning:
             warnings.warn(warning, DepthRangeWarning, stacklevel=3)
         instances = self.segment_encoded(image, self.scale_for(intrinsics, depth.shape))
+        if self.min_height_above_plane is not None:
+            instances = drop_flat_masks(instances, depth, intrinsics, self.min_height_above_plane)
         return instances, image
 
     @torch.inference_mode()

@@ -17,7 +17,8 @@ class SDMaskRCNNParams:
 
     The fields mirror `Segmenter`'s keyword arguments one to one and are passed through as such.
     ``input_scale`` is ``auto`` (from each sample's intrinsics and the model's training focal
-    length) or a number.
+    length) or a number. ``min_height_above_plane`` (metres, e.g. 0.015) switches on the
+    geometric verification stage, which drops masks lying flat on the support plane (off by default).
     """
 
     checkpoint: str = ""
@@ -29,6 +30,7 @@ class SDMaskRCNNParams:
     int8_box_head: bool = False
     channels_last: bool = False
     input_scale: Literal["auto"] | float = "auto"
+    min_height_above_plane: float | None = None
 
 
 class SDMaskRCNNMethod(BaseMethod):

@@ -1,0 +1,82 @@
+"""Geometric verification: a flat phantom on a tilted table is dropped, a standing object is kept."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from sdmr.data.errors import DataError
+from sdmr.data.instances import Instances
+from sdmr.data.intrinsics import CameraIntrinsics
+from sdmr.model.verify import drop_flat_masks, mask_heights
+from sdmr.pointcloud.camera import PointCloudWarning
+
+H, W = 96, 128
+CAMERA = CameraIntrinsics(120.0, 120.0, (W - 1) / 2, (H - 1) / 2, W, H)
+BOX = (slice(20, 50), slice(20, 60))
+PHANTOM = (slice(55, 85), slice(70, 115))
+HOLE = (slice(0, 5), slice(0, 10))
+
+
+def tilted_table(box_height: float = 0.06, phantom_height: float = 0.006, seed: int = 0) -> np.ndarray:
+    """Depth of a table 0.8 m ahead, tilted 30°, with a box and a noise-bump "phantom" standing on it.
+
+    A point at height h above the plane n·p = c (n away from the camera) along the ray r has depth
+    (c − h) / (n·r): exact geometry, so the test checks heights, not raw depth differences.
+    """
+    tilt = np.deg2rad(30)
+    normal = np.array([0.0, np.sin(tilt), np.cos(tilt)])
+    v, u = np.mgrid[0:H, 0:W]
+    rays = np.stack([(u - CAMERA.cx) / CAMERA.fx, (v - CAMERA.cy) / CAMERA.fy, np.ones((H, W))], -1)
+    height = np.zeros((H, W))
+    height[BOX] = box_height
+    height[PHANTOM] = phantom_height
+    depth = (0.8 * normal[2] - height) / (rays @ normal)
+    depth += np.random.default_rng(seed).normal(0, 0.001, depth.shape)  # 1 mm sensor noise
+    depth[HOLE] = 0.0
+    return depth.astype(np.float32)
+
+
+def detections() -> Instances:
+    masks = np.zeros((3, H, W), dtype=bool)
+    for k, region in enumerate((BOX, PHANTOM, HOLE)):
+        masks[k][region] = True
+    masks[0, 18:52, 18:62] = True  # a predicted mask is a little larger than its object
+    return Instances(masks=masks, scores=np.array([0.9, 0.8, 0.7]))
+
+
+def test_flat_phantom_is_dropped_and_tall_object_kept():
+    depth, found = tilted_table(), detections()
+    heights = mask_heights(found, depth, CAMERA)
+    assert heights[0] == pytest.approx(0.06, abs=0.003) and heights[1] == pytest.approx(0.006, abs=0.002)
+    assert np.isnan(heights[2])  # no valid depth under it: cannot be checked
+    kept = drop_flat_masks(found, depth, CAMERA, min_height=0.015)
+    assert len(kept) == 2 and np.array_equal(kept.masks, found.masks[[0, 2]])
+    assert np.allclose(kept.scores, [0.9, 0.7])  # order and scores kept
+    assert len(drop_flat_masks(found, depth, CAMERA, min_height=0.004)) == 3  # a lower bar keeps the bump
+
+
+def test_nominal_camera_still_separates_them():
+    """Without intrinsics (fx = width = 128 instead of 120) heights scale a little; the bar still splits them."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PointCloudWarning)  # pointcloud says once per image size
+        kept = drop_flat_masks(detections(), tilted_table(seed=1), None, min_height=0.015)
+    assert len(kept) == 2 and np.allclose(kept.scores, [0.9, 0.7])
+
+
+def test_segmenter_filter_keeps_only_standing_masks(focal_checkpoint):
+    from sdmr.model.inference import Segmenter
+
+    depth = tilted_table()
+    segmenter = Segmenter(focal_checkpoint, score_threshold=0.0, input_scale=1.0, min_height_above_plane=0.015)
+    filtered = segmenter.segment(depth, CAMERA)
+    unfiltered = segmenter.segment_encoded(segmenter.encode(depth, CAMERA), 1.0)
+    expected = drop_flat_masks(unfiltered, depth, CAMERA, 0.015)
+    assert len(unfiltered) > len(filtered) == len(expected)  # the untrained model proposes flat regions too
+    assert np.array_equal(filtered.masks, expected.masks)
+    heights = mask_heights(filtered, depth, CAMERA)
+    assert not np.any(heights < 0.015)
+    with pytest.raises(DataError, match="min_height_above_plane must be positive"):
+        Segmenter(focal_checkpoint, min_height_above_plane=0.0)
