@@ -33,7 +33,7 @@ echo "== 5/5 segment real depth frames with the checkpoint (the shipped UOIS sam
 if [ -d ../shared/samples ]; then
   mkdir -p "$OUT/real_frames"
   cp ../shared/samples/uois_*_depth.npy "$OUT/real_frames/" 2>/dev/null || true
-  sdmr-segment "$CKPT" "$OUT/real_frames" --depth-encoding npy --out "$OUT/segmented"
+  sdmr-segment "$OUT/real_frames" --checkpoint "$CKPT" --out "$OUT/segmented"
 fi
 
 echo
