@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
+from sdmr_baselines.point_cloud_method import PointCloudMethod, PointCloudParams
 
 from sdmr.data.errors import DataError
 from sdmr.pointcloud.euclidean import euclidean_clusters
-from sdmr_baselines.point_cloud_method import PointCloudMethod, PointCloudParams
 
 
 @dataclass

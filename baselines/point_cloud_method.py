@@ -19,8 +19,8 @@ from sdmr.bench.tuning import coco_ap, grid_search, parameter_grid, read_fitted_
 from sdmr.data.errors import DataError
 from sdmr.data.instances import Instances
 from sdmr.data.sample import Sample
-from sdmr.pointcloud.background import BackgroundSettings, Foreground, remove_background, warn_if_empty
 from sdmr.pointcloud.backends import check_backend
+from sdmr.pointcloud.background import BackgroundSettings, Foreground, remove_background, warn_if_empty
 from sdmr.pointcloud.masks import labels_to_instances
 
 Preset = Literal["paper", "paper_lowres", "tabletop"]

@@ -16,12 +16,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 import numpy as np
+from sdmr_baselines.point_cloud_method import PointCloudMethod, PointCloudParams
 
 from sdmr.data.errors import DataError
 from sdmr.pointcloud.neighbours import knn
 from sdmr.pointcloud.normals import estimate_normals
 from sdmr.pointcloud.region_growing import grow_regions, region_growing
-from sdmr_baselines.point_cloud_method import PointCloudMethod, PointCloudParams
 
 
 @dataclass

@@ -23,6 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from sdmr_baselines.euclidean_clustering import EuclideanClustering
+from sdmr_baselines.region_growing import RegionGrowing
 
 from sdmr.data.intrinsics import CameraIntrinsics
 from sdmr.data.toy import render_toy_scene
@@ -31,8 +33,6 @@ from sdmr.pointcloud.camera import PointCloudWarning
 from sdmr.pointcloud.neighbours import knn
 from sdmr.pointcloud.normals import estimate_normals
 from sdmr.pointcloud.region_growing import grow_regions_kernel, grow_regions_python
-from sdmr_baselines.euclidean_clustering import EuclideanClustering
-from sdmr_baselines.region_growing import RegionGrowing
 
 OCID_CAMERA = CameraIntrinsics(615.0, 615.0, 320.0, 240.0, 640, 480)
 
@@ -84,8 +84,10 @@ def main() -> None:
         background = np.mean([fastest(lambda s=s: warm.foreground(s), args.repeats) for s in samples])
         clouds = [fg.points for fg in fgs if fg.reason is None]
         for name, make in methods.items():
-            times = {b: np.mean([fastest(lambda c=c, m=make(b): m.cluster(c), args.repeats) for c in clouds])
-                     for b in backends}
+            times = {}
+            for backend in backends:
+                method = make(backend)
+                times[backend] = np.mean([fastest(lambda c=c, m=method: m.cluster(c), args.repeats) for c in clouds])
             ratio = f" | {times['pip'] / times['pcl']:.2f} |" if has_pcl else " |"
             print(f"| {label} | {np.mean([len(c) for c in clouds]):.0f} | {background:.3f} | {name} | "
                   + " | ".join(f"{times[b]:.3f}" for b in backends) + ratio)
@@ -94,8 +96,8 @@ def main() -> None:
         neighbours = knn(cloud, 15)
         order = np.argsort(curvature, kind="stable")
         loop_args = (order, neighbours, normals.astype(np.float64), curvature.astype(np.float64), np.cos(0.3), 0.05, True)
-        loop_rows.append((label, len(cloud), fastest(lambda: kernel(*loop_args), args.repeats),
-                          fastest(lambda: grow_regions_python(*loop_args), 1)))
+        loop_rows.append((label, len(cloud), fastest(lambda a=loop_args: kernel(*a), args.repeats),
+                          fastest(lambda a=loop_args: grow_regions_python(*a), 1)))
     print("\nregion-growing loop alone (largest cloud of each set): numba vs interpreted Python")
     for label, n, compiled, interpreted in loop_rows:
         print(f"  {label}, {n} points: numba {compiled * 1e3:.1f} ms, Python {interpreted * 1e3:.0f} ms "

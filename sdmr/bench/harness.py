@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from sdmr.bench.method import FitConfig
 from sdmr.bench.metrics import (
     COCO_METRIC_KEYS,
     check_protocol,
@@ -43,7 +44,6 @@ from sdmr.bench.metrics import (
     resolve_backend,
 )
 from sdmr.bench.overlap import OVERLAP_KEYS, mean_overlap_metrics, overlap_boundary_metrics
-from sdmr.bench.method import FitConfig
 from sdmr.bench.progress import ProgressLog
 from sdmr.bench.registry import ParameterError, build_method, get_method, parse_overrides
 from sdmr.data.atomic import atomic_write_text

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from sdmr.pointcloud.camera import back_project
-from sdmr.pointcloud.plane import ransac_plane
 from sdmr_baselines.connected_components import ConnectedComponents
+
 from sdmr.bench.metrics import coco_segm_metrics
 from sdmr.data import CameraIntrinsics, Instances
 from sdmr.data.toy import make_toy_dataset
 from sdmr.data.wisdom import WisdomDataset
+from sdmr.pointcloud.camera import back_project
+from sdmr.pointcloud.plane import ransac_plane
 
 H, W = 60, 80
 CAMERA = CameraIntrinsics(100.0, 100.0, (W - 1) / 2, (H - 1) / 2, W, H)

@@ -7,6 +7,8 @@ import warnings
 
 import numpy as np
 import pytest
+from sdmr_baselines.euclidean_clustering import EuclideanClustering
+from sdmr_baselines.region_growing import RegionGrowing
 
 from sdmr.bench.method import FitConfig
 from sdmr.bench.tuning import FITTED_PARAMS_FILE, coco_ap
@@ -15,8 +17,6 @@ from sdmr.data.instances import Instances
 from sdmr.data.toy import make_toy_dataset, render_toy_scene
 from sdmr.data.wisdom import WisdomDataset
 from sdmr.pointcloud.camera import PointCloudWarning
-from sdmr_baselines.euclidean_clustering import EuclideanClustering
-from sdmr_baselines.region_growing import RegionGrowing
 
 # toy images are 128×96 (about 4.5 mm between neighbouring points at 0.8 m): paper-size limits
 # (450 points) would drop every object, so the tests scale the settings to the images

@@ -7,7 +7,12 @@ import pytest
 
 from sdmr.pointcloud.euclidean import euclidean_clusters
 from sdmr.pointcloud.masks import filter_cluster_sizes
-from sdmr.pointcloud.region_growing import grow_regions, grow_regions_kernel, grow_regions_python, region_growing
+from sdmr.pointcloud.region_growing import (
+    grow_regions,
+    grow_regions_kernel,
+    grow_regions_python,
+    region_growing,
+)
 from sdmr.pointcloud.synthetic import box_top, cloud, cylinder_top_and_side, wall_x
 
 
