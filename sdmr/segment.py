@@ -50,6 +50,8 @@ SUFFIX_ENCODINGS = {".png": "mm16", ".npy": "npy", ".npz": "npy", ".tif": "tiff"
 #: Suffixes taken for the sdmr checkpoint in the old ``sdmr-segment CKPT INPUT...`` form.
 CHECKPOINT_SUFFIXES = (".ckpt", ".pt", ".pth")
 OUTPUT_DIRS = ("labels", "overlays", "detections")
+#: Warnings about the run, not one image (each is raised once): printed without a file, not counted.
+RUN_WARNINGS = ("InputScaleWarning", "PointCloudWarning")
 
 
 def label_image(instances: Instances) -> np.ndarray:
@@ -247,7 +249,8 @@ def segment_files(
         kind = type(message).__name__
         paths = report.warned.setdefault(kind, [])
         if not paths:  # the first of each kind in full; the rest are counted in the summary
-            bar.write(f"sdmr-segment: warning: {path}: {message}", file=sys.stderr)
+            where = "" if kind in RUN_WARNINGS else f"{path}: "
+            bar.write(f"sdmr-segment: warning: {where}{message}", file=sys.stderr)
         paths.append(path)
 
     for image_id, item in enumerate(bar):
@@ -349,7 +352,8 @@ def _summary(report: RunReport, out: Path) -> str:
         f"{len(report.failed)} failed; {report.objects} object(s){rate} → {out}"
     )
     for kind, paths in report.warned.items():
-        text += f"\nsdmr-segment: {kind} for {len(paths)} image(s) (first: {paths[0]}; message above)"
+        if kind not in RUN_WARNINGS:
+            text += f"\nsdmr-segment: {kind} for {len(paths)} image(s) (first: {paths[0]}; message above)"
     if report.failed:
         text += "\nfailed:" + "".join(f"\n  {message}" for _, message in report.failed)
     return text

@@ -11,11 +11,17 @@ from pycocotools import mask as mask_utils
 
 from sdmr.data.depth_io import write_depth
 from sdmr.data.errors import DataError
+from sdmr.data.instances import Instances
 from sdmr.model.bundled import WEIGHTS_DIR_ENV
-from sdmr.segment import input_files, main
+from sdmr.model.verify import mask_heights
+from sdmr.segment import camera_for, input_files, main, parse_intrinsics
 
 #: fx of the test camera: with the bundle's training focal length (100 px) the auto scale is 0.5.
 CAMERA = "200,200,63.5,47.5"
+
+
+def parse_camera(text: str, shape: tuple[int, int]):
+    return camera_for(parse_intrinsics(text), shape)
 
 
 @pytest.fixture
@@ -89,6 +95,19 @@ def test_millimetres_as_metres_warn_and_depth_scale_fixes_it(bundled, depth_imag
     code, stdout, stderr = run(capsys, str(tmp_path / "mm.npy"), "--out", str(tmp_path / "o2"),
                                "--intrinsics", CAMERA, "--depth-scale", "0.001")
     assert code == 0 and "warning" not in stderr and "Warning" not in stdout
+
+
+def test_geometric_verification_flag_drops_flat_masks(bundled, depth_image, tmp_path, capsys):
+    write_depth(tmp_path / "frame.npy", depth_image, "npy")
+    counts = {}
+    for flag in ([], ["--min-height-above-plane", "0.015"]):
+        out = tmp_path / f"out{len(flag)}"
+        assert run(capsys, str(tmp_path / "frame.npy"), "--out", str(out), "--intrinsics", CAMERA, *flag)[0] == 0
+        detections = json.loads((out / "detections" / "frame.json").read_text())
+        masks = np.stack([mask_utils.decode(d["segmentation"]).astype(bool) for d in detections])
+        counts[len(flag)] = len(masks)
+    heights = mask_heights(Instances(masks=masks), depth_image, parse_camera(CAMERA, depth_image.shape))
+    assert counts[0] > counts[2] > 0 and np.all(heights >= 0.015)  # the boxes stand 5 and 8 cm tall
 
 
 def test_without_intrinsics_one_warning_says_what_to_pass(bundled, depth_image, tmp_path, capsys):
