@@ -53,13 +53,20 @@ TINY_CARD = {
 
 @pytest.fixture(scope="session")
 def focal_checkpoint(tmp_path_factory) -> Path:
-    """A Lightning-layout ``.ckpt`` (``model.``-prefixed state_dict, hparams) that records its focal length."""
+    """A real Lightning ``.ckpt`` of the training module (untrained), recording its training focal length."""
+    import pytorch_lightning as pl
+
+    from sdmr.model.lightning_module import SDMaskRCNNModule
+
     torch.manual_seed(0)
-    model = build_sdmask_rcnn(**TINY_KWARGS)
+    module = SDMaskRCNNModule(model_kwargs=TINY_KWARGS, train_focal_px=TINY_TRAIN_FOCAL)
+    trainer = pl.Trainer(
+        accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    trainer.strategy.connect(module)
     path = tmp_path_factory.mktemp("ckpt") / "last.ckpt"
-    hparams = {"model_kwargs": TINY_KWARGS, "input_encoding": "median_relative", "train_focal_px": TINY_TRAIN_FOCAL}
-    state = {f"model.{k}": v for k, v in model.state_dict().items()}
-    torch.save({"state_dict": state, "hyper_parameters": hparams, "global_step": 3, "epoch": 0}, path)
+    trainer.save_checkpoint(path)
     return path
 
 

@@ -40,7 +40,7 @@ def test_bundle_is_fp16_weights_only_with_checksum_and_card(bundle_dir, tiny_spe
     assert bundled_model_path(bundle_dir) == weights
     card = json.loads((bundle_dir / CARD_JSON_FILE).read_text())
     assert card["weights"]["sha256"] == manifest["sha256"] and card["model"]["train_focal_px"] == TINY_TRAIN_FOCAL
-    assert card["source_checkpoint"] == {"file": "last.ckpt", "global_step": 3}
+    assert card["source_checkpoint"] == {"file": "last.ckpt", "global_step": 0}
     markdown = (bundle_dir / CARD_MD_FILE).read_text()
     assert "| synthetic test | 0.000 | 0.000 |" in markdown and TINY_CARD["data_command"] in markdown
 
