@@ -296,7 +296,7 @@ def _input_scale(text: str) -> InputScale:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sdmr-segment",
-        description=__doc__.split("\n\n")[0],
+        description="Segment your own depth images with the bundled model (or --checkpoint PATH); see README.",
         epilog="Exit codes: 0 all images done; 1 some images failed (named at the end); 2 usage error.",
     )
     parser.add_argument("inputs", nargs="+", help="depth files, folders (recursive) and/or globs")
