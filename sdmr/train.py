@@ -29,9 +29,12 @@ def check_config(cfg: DictConfig) -> None:
             "no dataset given (data.root is required)",
             fix="python -m sdmr.train data.root=/path/to/dataset (a folder made by sdmr-generate or WISDOM-Sim)",
         )
-    root = Path(cfg.data.root)
-    if not root.is_dir():
-        raise DataError("dataset folder not found", root, "pass an existing folder as data.root=DIR")
+    roots = cfg.data.root if OmegaConf.is_list(cfg.data.root) else [cfg.data.root]
+    for root in map(Path, roots):
+        if not root.is_dir():
+            raise DataError(
+                "dataset folder not found", root, "pass an existing folder as data.root=DIR (or a list: data.root=[A,B])"
+            )
     ckpt = cfg.get("ckpt_path")
     if ckpt and not Path(ckpt).is_file():
         raise DataError(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -108,6 +109,35 @@ class Subset(Sequence):
         return self.base[int(self.positions[index])]
 
 
+class Concatenated(Sequence):
+    """Several datasets' samples one after another (e.g. plain heaps + clutter layouts), image ids kept
+    unique by offsetting each part's ids past the previous part's largest."""
+
+    def __init__(self, parts: Sequence[Sequence[Sample]]) -> None:
+        self.parts = list(parts)
+        self.ends = np.cumsum([len(p) for p in self.parts])
+        self.id_offsets = np.concatenate([[0], np.cumsum([_max_image_id(p) + 1 for p in self.parts])[:-1]])
+
+    def __len__(self) -> int:
+        return int(self.ends[-1]) if len(self.ends) else 0
+
+    def __getitem__(self, index: int) -> Sample:  # type: ignore[override]
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        part = int(np.searchsorted(self.ends, index, side="right"))
+        start = 0 if part == 0 else int(self.ends[part - 1])
+        sample = self.parts[part][index - start]
+        return dict(sample, image_id=int(sample["image_id"]) + int(self.id_offsets[part]))  # type: ignore[return-value]
+
+
+def _max_image_id(part: Sequence[Sample]) -> int:
+    """The largest image id of a dataset, from its index when it has one (no sample is read)."""
+    ids = getattr(part, "indices", None)
+    if ids is not None and len(ids):
+        return int(np.max(ids))
+    return len(part)
+
+
 def nested_subset_positions(total: int, size: int | None, seed: int, what: str) -> np.ndarray:
     """Positions of a deterministic random subset; smaller sizes are prefixes of larger ones.
 
@@ -137,7 +167,7 @@ class DepthDataModule(pl.LightningDataModule):
 
     def __init__(
         self,
-        root: str,
+        root: str | Sequence[str],
         dataset: str = "wisdom_sim",
         input_encoding: str = "median_relative",
         train_size: int | None = None,
@@ -190,10 +220,16 @@ class DepthDataModule(pl.LightningDataModule):
         self.train_set: DetectionDataset | None = None
         self.val_set: DetectionDataset | None = None
 
+    @property
+    def roots(self) -> list[str]:
+        """The dataset folders: ``root`` may be one folder or a list whose splits are concatenated."""
+        return [self.root] if isinstance(self.root, str | Path) else [str(r) for r in self.root]
+
     def _open(self, split: str) -> Sequence[Sample]:
         from sdmr.data.catalog import open_dataset
 
-        return open_dataset(self.dataset_name, self.root, split=split, **self.dataset_kwargs)
+        parts = [open_dataset(self.dataset_name, root, split=split, **self.dataset_kwargs) for root in self.roots]
+        return parts[0] if len(parts) == 1 else Concatenated(parts)
 
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit") and self.train_set is None:

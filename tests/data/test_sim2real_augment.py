@@ -146,3 +146,23 @@ def test_corruption_config_fields_have_range_checks_for_every_tuple():
         if isinstance(getattr(CorruptionConfig(), f.name), tuple):
             with pytest.raises(DataError):
                 CorruptionConfig(**{f.name: (2.0, 1.0)})
+
+
+def test_datamodule_concatenates_several_roots_with_unique_image_ids(tmp_path):
+    from sdmr.data.datamodule import DepthDataModule
+    from sdmr.data.toy import make_toy_dataset
+
+    a = make_toy_dataset(tmp_path / "a", num_images=8, height=48, width=64, seed=0)
+    b = make_toy_dataset(tmp_path / "b", num_images=8, height=48, width=64, seed=1)
+    one = DepthDataModule(str(a), pad_to=None, num_workers=0)
+    both = DepthDataModule([str(a), str(b)], pad_to=None, num_workers=0, scale_range=[0.8, 1.25],
+                           corruption={"enabled": True})
+    one.setup("fit")
+    both.setup("fit")
+    assert len(both.train_set) == 2 * len(one.train_set)
+    ids = [both.train_set.samples[i]["image_id"] for i in range(len(both.train_set))]
+    assert len(set(ids)) == len(ids), "image ids must stay unique across the datasets"
+    image, target = both.train_set[len(both.train_set) - 1]  # a sample of the second dataset, augmented
+    assert image.shape[0] == 3 and target["masks"].shape[-2:] == image.shape[-2:]
+    with pytest.raises(DataError, match="corruption"):
+        DepthDataModule(str(a), corruption={"sigma": 1.0})
