@@ -331,6 +331,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="geometric verification (off by default): drop masks whose median height above the RANSAC "
         "support plane is under M metres (e.g. 0.015 removes flat phantoms of sensor noise)",
     )
+    parser.add_argument(
+        "--trim-below-height", type=float, default=None, metavar="M",
+        help="off by default: cut from every mask the pixels less than M metres above the support plane "
+        "(e.g. 0.005: the coarse mask edge that spills onto the table)",
+    )
     parser.add_argument("--score-threshold", type=float, default=0.5)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
@@ -380,6 +385,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "int8_box_head": args.int8_box_head,
             "input_scale": args.input_scale,
             "min_height_above_plane": args.min_height_above_plane,
+            "trim_below_height": args.trim_below_height,
         }
         segmenter = Segmenter(args.checkpoint, **settings) if args.checkpoint else Segmenter.default(**settings)
     except DataError as err:

@@ -29,7 +29,7 @@ from sdmr.data.intrinsics import CameraIntrinsics
 from sdmr.data.transforms import depth_to_model_input
 from sdmr.model.bundled import bundled_model_path
 from sdmr.model.checkpoint import build_from_file
-from sdmr.model.verify import drop_flat_masks
+from sdmr.model.verify import drop_flat_masks, trim_to_foreground
 
 MASK_THRESHOLD = 0.5  # torchvision's soft masks are probabilities; 0.5 is its own convention
 #: Camera distances (m) of the ``sim2real`` generator preset, assumed when a model card does not
@@ -153,6 +153,9 @@ class Segmenter:
         min_height_above_plane: geometric verification (off when ``None``, the default): drop
             masks whose median height above the RANSAC support plane is under this many metres
             (e.g. 0.015), the phantom objects of correlated sensor noise (:mod:`sdmr.model.verify`).
+        trim_below_height: off when ``None`` (the default): cut from every mask the pixels less
+            than this many metres (e.g. 0.005) above the support plane — the coarse mask edge that
+            spills onto the table (:func:`sdmr.model.verify.trim_to_foreground`).
     """
 
     def __init__(
@@ -167,14 +170,20 @@ class Segmenter:
         int8_box_head: bool = False,
         input_scale: InputScale = "auto",
         min_height_above_plane: float | None = None,
+        trim_below_height: float | None = None,
     ) -> None:
         self.input_scale = check_input_scale(input_scale)  # checked before the (slow) checkpoint load
-        if min_height_above_plane is not None and not min_height_above_plane > 0:
-            raise DataError(
-                f"min_height_above_plane must be positive or None, got {min_height_above_plane}",
-                fix="pass a height in metres (e.g. 0.015), or None to keep every mask",
-            )
+        for name, value, example in (
+            ("min_height_above_plane", min_height_above_plane, "0.015"),
+            ("trim_below_height", trim_below_height, "0.005"),
+        ):
+            if value is not None and not value > 0:
+                raise DataError(
+                    f"{name} must be positive or None, got {value}",
+                    fix=f"pass a height in metres (e.g. {example}), or None to switch the stage off",
+                )
         self.min_height_above_plane = min_height_above_plane
+        self.trim_below_height = trim_below_height
         if num_threads is not None:
             torch.set_num_threads(num_threads)
         model, self.input_encoding, self.model_file = build_from_file(checkpoint)
@@ -264,6 +273,8 @@ class Segmenter:
         if warning:
             warnings.warn(warning, DepthRangeWarning, stacklevel=3)
         instances = self.segment_encoded(image, self.scale_for(intrinsics, depth.shape))
+        if self.trim_below_height is not None:
+            instances = trim_to_foreground(instances, depth, intrinsics, self.trim_below_height)
         if self.min_height_above_plane is not None:
             instances = drop_flat_masks(instances, depth, intrinsics, self.min_height_above_plane)
         return instances, image

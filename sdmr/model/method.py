@@ -18,7 +18,8 @@ class SDMaskRCNNParams:
     The fields mirror `Segmenter`'s keyword arguments one to one and are passed through as such.
     ``input_scale`` is ``auto`` (from each sample's intrinsics and the model's training focal
     length) or a number. ``min_height_above_plane`` (metres, e.g. 0.015) switches on the
-    geometric verification stage, which drops masks lying flat on the support plane (off by default).
+    geometric verification stage, which drops masks lying flat on the support plane, and
+    ``trim_below_height`` (e.g. 0.005) cuts the table pixels off every mask (both off by default).
     """
 
     checkpoint: str = ""
@@ -31,6 +32,7 @@ class SDMaskRCNNParams:
     channels_last: bool = False
     input_scale: Literal["auto"] | float = "auto"
     min_height_above_plane: float | None = None
+    trim_below_height: float | None = None
 
 
 class SDMaskRCNNMethod(BaseMethod):

@@ -28,10 +28,8 @@ RANSAC_ITERATIONS = 200
 RANSAC_SEED = 0  # fixed: the same frame always gives the same plane, hence the same masks
 
 
-def mask_heights(
-    instances: Instances, depth: np.ndarray, intrinsics: CameraIntrinsics | None
-) -> np.ndarray | None:
-    """Median height (m) above the support plane of each mask's valid pixels (NaN: no valid pixel).
+def pixel_heights(depth: np.ndarray, intrinsics: CameraIntrinsics | None) -> np.ndarray | None:
+    """Height (m) of every pixel above the RANSAC support plane (NaN where depth is invalid).
 
     ``None`` when the frame has no plane to measure from (fewer than 3 valid points, degenerate).
     """
@@ -43,7 +41,21 @@ def mask_heights(
         )
     except DataError:
         return None
-    heights = heights_above(xyz, normal, offset)
+    return np.where(valid, heights_above(xyz, normal, offset), np.nan)
+
+
+def mask_heights(
+    instances: Instances, depth: np.ndarray, intrinsics: CameraIntrinsics | None,
+    heights: np.ndarray | None = None,
+) -> np.ndarray | None:
+    """Median height (m) above the support plane of each mask's valid pixels (NaN: no valid pixel).
+
+    ``None`` when the frame has no plane to measure from. ``heights`` reuses :func:`pixel_heights`.
+    """
+    heights = pixel_heights(depth, intrinsics) if heights is None else heights
+    if heights is None:
+        return None
+    valid = np.isfinite(heights)
     return np.array(
         [float(np.median(heights[m])) if m.any() else np.nan for m in instances.masks & valid[None]]
     )
@@ -63,3 +75,28 @@ def drop_flat_masks(
         return instances
     keep = np.flatnonzero(~(heights < min_height))  # NaN compares False: unverifiable masks stay
     return instances.select(keep)
+
+
+def trim_to_foreground(
+    instances: Instances, depth: np.ndarray, intrinsics: CameraIntrinsics | None, min_height: float
+) -> Instances:
+    """Remove from each mask the pixels lying less than ``min_height`` above the support plane.
+
+    Why: the mask head predicts 28×28 masks per box, upsampled (and at ``input_scale`` < 1 from a
+    smaller image), so a mask's lower edge spills onto the table. The table is exactly what the
+    plane fit finds, so those pixels can be cut without touching the boundaries between objects.
+    Pixels without valid depth are kept; masks left empty are dropped; a frame without a plane
+    is returned unchanged.
+    """
+    if len(instances) == 0:
+        return instances
+    heights = pixel_heights(depth, intrinsics)
+    if heights is None:
+        return instances
+    on_support = heights < min_height  # NaN (invalid depth) compares False: kept
+    masks = instances.masks & ~on_support[None]
+    keep = np.flatnonzero(masks.reshape(len(masks), -1).any(axis=1))
+    trimmed = Instances(
+        masks=masks, scores=instances.scores, amodal=instances.amodal, object_ids=instances.object_ids
+    )
+    return trimmed.select(keep)

@@ -10,7 +10,7 @@ import pytest
 from sdmr.data.errors import DataError
 from sdmr.data.instances import Instances
 from sdmr.data.intrinsics import CameraIntrinsics
-from sdmr.model.verify import drop_flat_masks, mask_heights
+from sdmr.model.verify import drop_flat_masks, mask_heights, trim_to_foreground
 from sdmr.pointcloud.camera import PointCloudWarning
 
 H, W = 96, 128
@@ -80,3 +80,17 @@ def test_segmenter_filter_keeps_only_standing_masks(focal_checkpoint):
     assert not np.any(heights < 0.015)
     with pytest.raises(DataError, match="min_height_above_plane must be positive"):
         Segmenter(focal_checkpoint, min_height_above_plane=0.0)
+
+
+def test_trim_cuts_the_table_rim_of_a_mask_and_keeps_the_object():
+    depth, found = tilted_table(), detections()
+    trimmed = trim_to_foreground(found, depth, CAMERA, min_height=0.02)
+    box_only = np.zeros((H, W), dtype=bool)
+    box_only[BOX] = True
+    # the box's 2-pixel rim on the table is gone, the box itself stays whole
+    assert np.array_equal(trimmed.masks[0], box_only)
+    # the 6 mm phantom lies entirely below 2 cm: emptied and dropped; the mask over missing depth is kept
+    assert len(trimmed) == 2 and np.array_equal(trimmed.masks[1], found.masks[2])
+    assert np.allclose(trimmed.scores, [0.9, 0.7])
+    flat = np.zeros((H, W), np.float32)  # no valid depth, no plane: unchanged
+    assert trim_to_foreground(found, flat, CAMERA, 0.02) is found
