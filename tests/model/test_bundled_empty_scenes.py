@@ -30,26 +30,13 @@ def bundled():
 
 @pytest.fixture(scope="module")
 def empty_frames() -> list[tuple[str, np.ndarray, object]]:
-    from sdmr.sim.camera import camera_preset, sample_view
-    from sdmr.sim.render import make_renderer
-    from sdmr.sim.scene import HeapSimulator, SceneConfig
+    from sdmr.sim.empty import empty_scenes
 
     frames = []
-    renderer = make_renderer(320, 240, "auto")
-    camera = camera_preset("sim2real", width=320, height=240)
-    try:
-        for kind in ("table", "bin"):
-            with HeapSimulator(SceneConfig(kind=kind)) as sim:
-                for seed in range(3):
-                    rng = np.random.default_rng([seed, 1 if kind == "bin" else 0])
-                    heap = sim.simulate([], rng, kind)
-                    renderer.set_heap(heap)
-                    centre = np.array([0.0, 0.0, sim.cfg.wall_thickness if kind == "bin" else 0.0])
-                    view = sample_view(camera, rng, centre)
-                    depth = renderer.render(view, amodal=False).depth
-                    frames.append((f"{kind}{seed}", corrupt_depth(depth, CorruptionConfig(), rng), view.intrinsics))
-    finally:
-        renderer.close()
+    for kind in ("table", "bin"):
+        for number, (depth, intrinsics) in enumerate(empty_scenes(3, kind, seed=0)):
+            rng = np.random.default_rng([number, len(kind)])
+            frames.append((f"{kind}{number}", corrupt_depth(depth, CorruptionConfig(), rng), intrinsics))
     return frames
 
 
