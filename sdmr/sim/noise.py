@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sdmr.data.corruption import discontinuities
+
 
 @dataclass
 class NoiseConfig:
@@ -23,30 +25,12 @@ class NoiseConfig:
     random_dropout: float = 0.002  # chance that any pixel is lost
 
 
-def _discontinuities(depth: np.ndarray, threshold: float, width: int) -> np.ndarray:
-    edges = np.zeros(depth.shape, dtype=bool)
-    dy = np.abs(np.diff(depth, axis=0)) > threshold
-    dx = np.abs(np.diff(depth, axis=1)) > threshold
-    edges[1:] |= dy
-    edges[:-1] |= dy
-    edges[:, 1:] |= dx
-    edges[:, :-1] |= dx
-    for _ in range(max(width - 1, 0)):
-        grown = edges.copy()
-        grown[1:] |= edges[:-1]
-        grown[:-1] |= edges[1:]
-        grown[:, 1:] |= edges[:, :-1]
-        grown[:, :-1] |= edges[:, 1:]
-        edges = grown
-    return edges
-
-
 def add_sensor_noise(depth: np.ndarray, cfg: NoiseConfig, rng: np.random.Generator) -> np.ndarray:
     """Noisy copy of ``depth`` (float32 metres, 0 = invalid); invalid pixels stay 0."""
     depth = np.asarray(depth, dtype=np.float32)
     valid = depth > 0
     noisy = depth + rng.standard_normal(depth.shape).astype(np.float32) * (cfg.sigma_at_1m * depth**2)
-    drop = _discontinuities(depth, cfg.edge_threshold, cfg.edge_width) & (
+    drop = discontinuities(depth, cfg.edge_threshold, cfg.edge_width) & (
         rng.random(depth.shape) < cfg.edge_dropout
     )
     drop |= rng.random(depth.shape) < cfg.random_dropout
