@@ -51,6 +51,20 @@ def _instantiate_all(group: DictConfig | None) -> list[Any]:
     return [instantiate(node) for node in (group or {}).values() if node is not None and "_target_" in node]
 
 
+def _save_final_last(trainer: pl.Trainer) -> None:
+    """Write ``last.ckpt`` at the final step when ``max_steps`` ended the run between validations.
+
+    ModelCheckpoint saves on validation (and at epoch ends only when validation runs per epoch),
+    so with ``val_check_interval=N`` the steps after the last validation were lost; a run must be
+    resumable from, and exportable at, the step it stopped at.
+    """
+    checkpoint = trainer.checkpoint_callback
+    if not isinstance(checkpoint, pl.callbacks.ModelCheckpoint) or not checkpoint.save_last or not checkpoint.dirpath:
+        return
+    if getattr(checkpoint, "_last_global_step_saved", None) != trainer.global_step:
+        trainer.save_checkpoint(str(Path(checkpoint.dirpath) / f"{checkpoint.CHECKPOINT_NAME_LAST}.ckpt"))
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Fit (or resume with ``cfg.ckpt_path``), then write and return the final metrics."""
     check_config(cfg)
@@ -69,6 +83,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    _save_final_last(trainer)
 
     result: dict[str, Any] = {k: float(v) for k, v in trainer.callback_metrics.items()}
     checkpoint = trainer.checkpoint_callback

@@ -156,3 +156,12 @@ def test_hydra_multirun_size_sweep_and_plot(toy_root, tmp_path, train_cli, fast,
         rows = list(csv.DictReader(handle))
     assert [int(r["train_images"]) for r in rows] == [2, 4] and all(0 <= float(r["AP"]) <= 1 for r in rows)
     assert (out / "train_size_sweep.png").stat().st_size > 1000
+
+
+def test_last_checkpoint_is_written_when_max_steps_ends_between_validations(toy_root, tmp_path, train_cli, fast):
+    # 6 training images, batch 2: step 2 of 3 ends the run mid-epoch, long before validation step 100
+    run = tmp_path / "mid"
+    proc = train_cli(["experiment=cpu_small", f"data.root={toy_root}", "trainer.max_steps=2", f"hydra.run.dir={run}", *fast])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    state = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert state["global_step"] == 2
