@@ -26,8 +26,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenes", type=int, default=10, help="empty scenes per kind (table, bin)")
     parser.add_argument("--score-threshold", type=float, default=0.5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--min-height-above-plane", type=float, default=None, help="the geometric filter (m)")
+    parser.add_argument("--trim-below-height", type=float, default=None, help="the table-pixel trim (m)")
     args = parser.parse_args(argv)
-    settings = {"score_threshold": args.score_threshold}
+    settings = {"score_threshold": args.score_threshold, "min_height_above_plane": args.min_height_above_plane}
+    if args.trim_below_height is not None:
+        settings["trim_below_height"] = args.trim_below_height
     segmenter = Segmenter(args.checkpoint, **settings) if args.checkpoint else Segmenter.default(**settings)
     counts: dict[str, list[int]] = {}
     for kind in ("table", "bin"):

@@ -42,7 +42,7 @@ from sdmr.data.errors import DataError
 from sdmr.data.instances import Instances
 from sdmr.data.intrinsics import CameraIntrinsics
 from sdmr.data.layout import label_pixels
-from sdmr.model.inference import InputScale, Segmenter, check_input_scale
+from sdmr.model.inference import DEFAULT_TRIM_BELOW_HEIGHT, InputScale, Segmenter, check_input_scale
 
 OVERLAY_ALPHA = 0.5
 #: ``--depth-encoding auto``: the encoding a file's suffix stands for (8-bit WISDOM PNGs need the flag).
@@ -332,9 +332,9 @@ def build_parser() -> argparse.ArgumentParser:
         "support plane is under M metres (e.g. 0.015 removes flat phantoms of sensor noise)",
     )
     parser.add_argument(
-        "--trim-below-height", type=float, default=None, metavar="M",
-        help="off by default: cut from every mask the pixels less than M metres above the support plane "
-        "(e.g. 0.005: the coarse mask edge that spills onto the table)",
+        "--trim-below-height", type=float, default=DEFAULT_TRIM_BELOW_HEIGHT, metavar="M",
+        help=f"cut from every mask the pixels less than M metres above the support plane, the coarse mask "
+        f"edge that spills onto the table (default {DEFAULT_TRIM_BELOW_HEIGHT}; 0 = off)",
     )
     parser.add_argument("--score-threshold", type=float, default=0.5)
     parser.add_argument("--device", default="cpu")

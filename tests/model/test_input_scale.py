@@ -19,8 +19,9 @@ def camera(fx: float, height: int = 96, width: int = 128) -> CameraIntrinsics:
 
 @pytest.fixture(scope="module")
 def auto_method(focal_checkpoint):
-    """The sdmr Method on a checkpoint trained at fx = 100 px, input_scale left at its default (auto)."""
-    return SDMaskRCNNMethod(checkpoint=str(focal_checkpoint), score_threshold=0.0)
+    """The sdmr Method on a checkpoint trained at fx = 100 px, input_scale left at its default (auto);
+    the table trim off, so its masks compare with segment_encoded's raw output."""
+    return SDMaskRCNNMethod(checkpoint=str(focal_checkpoint), score_threshold=0.0, trim_below_height=None)
 
 
 def test_auto_scale_is_training_focal_over_camera_focal(auto_method, depth_image):
@@ -39,7 +40,7 @@ def test_auto_scale_is_training_focal_over_camera_focal(auto_method, depth_image
 
 
 def test_auto_without_intrinsics_uses_1_with_one_warning(focal_checkpoint, depth_image):
-    segmenter = Segmenter(focal_checkpoint, score_threshold=0.0)
+    segmenter = Segmenter(focal_checkpoint, score_threshold=0.0, trim_below_height=None)  # raw masks compared
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         first = segmenter.segment(depth_image)

@@ -102,7 +102,9 @@ def test_geometric_verification_flag_drops_flat_masks(bundled, depth_image, tmp_
     counts = {}
     for flag in ([], ["--min-height-above-plane", "0.015"]):
         out = tmp_path / f"out{len(flag)}"
-        assert run(capsys, str(tmp_path / "frame.npy"), "--out", str(out), "--intrinsics", CAMERA, *flag)[0] == 0
+        # the default table trim off, so that only the filter decides which masks stay
+        args = ("--out", str(out), "--intrinsics", CAMERA, "--trim-below-height", "0", *flag)
+        assert run(capsys, str(tmp_path / "frame.npy"), *args)[0] == 0
         detections = json.loads((out / "detections" / "frame.json").read_text())
         masks = np.stack([mask_utils.decode(d["segmentation"]).astype(bool) for d in detections])
         counts[len(flag)] = len(masks)

@@ -70,7 +70,9 @@ def test_segmenter_filter_keeps_only_standing_masks(focal_checkpoint):
     from sdmr.model.inference import Segmenter
 
     depth = tilted_table()
-    segmenter = Segmenter(focal_checkpoint, score_threshold=0.0, input_scale=1.0, min_height_above_plane=0.015)
+    segmenter = Segmenter(
+        focal_checkpoint, score_threshold=0.0, input_scale=1.0, min_height_above_plane=0.015, trim_below_height=None
+    )
     filtered = segmenter.segment(depth, CAMERA)
     unfiltered = segmenter.segment_encoded(segmenter.encode(depth, CAMERA), 1.0)
     expected = drop_flat_masks(unfiltered, depth, CAMERA, 0.015)
