@@ -33,21 +33,17 @@ def table_with_box() -> dict:
     return {"depth": depth, "instances": Instances(masks), "intrinsics": INTR, "image_id": 3}
 
 
-ONLY = {  # each effect alone: everything else switched off
-    "correlated": dict(pixel_sigma=(0, 0), scale_sigma=0.0, quantization_probability=0.0, edge_dropout=0.0,
-                       blob_count=(0, 0), dark_object_probability=0.0, random_dropout=0.0),
-    "quantization": dict(pixel_sigma=(0, 0), scale_sigma=0.0, coarse_sigma=(0, 0), fine_sigma=(0, 0),
-                         quantization_probability=1.0, edge_dropout=0.0, blob_count=(0, 0),
-                         dark_object_probability=0.0, random_dropout=0.0),
-    "edges": dict(pixel_sigma=(0, 0), scale_sigma=0.0, coarse_sigma=(0, 0), fine_sigma=(0, 0),
-                  quantization_probability=0.0, edge_dropout=0.5, blob_count=(0, 0),
-                  dark_object_probability=0.0, random_dropout=0.0),
-    "blobs": dict(pixel_sigma=(0, 0), scale_sigma=0.0, coarse_sigma=(0, 0), fine_sigma=(0, 0),
-                  quantization_probability=0.0, edge_dropout=0.0, blob_count=(3, 3),
-                  dark_object_probability=0.0, random_dropout=0.0),
-    "dark_objects": dict(pixel_sigma=(0, 0), scale_sigma=0.0, coarse_sigma=(0, 0), fine_sigma=(0, 0),
-                         quantization_probability=0.0, edge_dropout=0.0, blob_count=(0, 0),
-                         dark_object_probability=1.0, random_dropout=0.0),
+OFF = dict(  # every effect switched off
+    pixel_sigma=(0, 0), scale_sigma=0.0, coarse_sigma=(0, 0), fine_sigma=(0, 0), quantization_probability=0.0,
+    edge_dropout=0.0, blob_count=(0, 0), dark_object_probability=0.0, random_dropout=0.0,
+)
+DEFAULTS = CorruptionConfig()
+ONLY = {  # each effect alone
+    "correlated": {**OFF, "coarse_sigma": DEFAULTS.coarse_sigma, "fine_sigma": DEFAULTS.fine_sigma},
+    "quantization": {**OFF, "quantization_probability": 1.0},
+    "edges": {**OFF, "edge_dropout": 0.5},
+    "blobs": {**OFF, "blob_count": (3, 3)},
+    "dark_objects": {**OFF, "dark_object_probability": 1.0},
 }
 
 
