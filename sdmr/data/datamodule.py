@@ -130,12 +130,16 @@ class Concatenated(Sequence):
         return dict(sample, image_id=int(sample["image_id"]) + int(self.id_offsets[part]))  # type: ignore[return-value]
 
 
+ID_STRIDE = 10**9  # id space per part when a dataset does not list its image ids up front
+
+
 def _max_image_id(part: Sequence[Sample]) -> int:
-    """The largest image id of a dataset, from its index when it has one (no sample is read)."""
+    """The largest image id of a dataset, from its index when it has one (no sample is read);
+    otherwise a bound no real id reaches, so ids of different parts can never collide."""
     ids = getattr(part, "indices", None)
     if ids is not None and len(ids):
         return int(np.max(ids))
-    return len(part)
+    return ID_STRIDE - 1
 
 
 def nested_subset_positions(total: int, size: int | None, seed: int, what: str) -> np.ndarray:
