@@ -9,7 +9,7 @@ in every checkpoint and looked up here. Two encodings ship:
   where the fixed window clips everything.
 
 Three more use the camera geometry, which does not depend on how far the camera is (they need
-the intrinsics; a sample without them gets the nominal camera of :func:`nominal_focal`):
+the intrinsics; a sample without them gets :func:`sdmr.data.intrinsics.nominal_intrinsics`):
 
 * ``normals``          – surface normals from the back-projected depth, (n + 1) / 2 per axis.
 * ``depth_normals``    – ``median_relative`` depth + the normal's x and y components.
@@ -28,7 +28,7 @@ from scipy import ndimage
 
 from sdmr.data.depth_io import WISDOM_MAX_DEPTH, WISDOM_MIN_DEPTH, valid_mask
 from sdmr.data.errors import DataError
-from sdmr.data.intrinsics import CameraIntrinsics
+from sdmr.data.intrinsics import CameraIntrinsics, back_project, nominal_intrinsics
 
 RELATIVE_WINDOW = 0.8  # metres mapped to [0, 1] around the median by the relative encodings
 
@@ -57,21 +57,9 @@ def encode_median_relative(depth: np.ndarray, window: float = RELATIVE_WINDOW) -
     return np.clip(0.5 + (filled - median) / window, 0.0, 1.0).astype(np.float32)
 
 
-def nominal_focal(width: int) -> float:
-    """Focal length (pixels) assumed when a sample has no intrinsics: the image width (~53° field of view)."""
-    return float(width)
-
-
 def organised_points(filled: np.ndarray, intrinsics: CameraIntrinsics | None) -> np.ndarray:
-    """H×W×3 camera-frame points of an already filled depth image (nominal centred camera if unknown)."""
-    h, w = filled.shape
-    if intrinsics is None:
-        fx = fy = nominal_focal(w)
-        cx, cy = (w - 1) / 2, (h - 1) / 2
-    else:
-        fx, fy, cx, cy = intrinsics.fx, intrinsics.fy, intrinsics.cx, intrinsics.cy
-    v, u = np.mgrid[0:h, 0:w].astype(np.float32)
-    return np.stack([(u - cx) / fx * filled, (v - cy) / fy * filled, filled], axis=-1)
+    """H×W×3 camera-frame points of an already filled depth image (the nominal camera if unknown)."""
+    return back_project(filled, intrinsics if intrinsics is not None else nominal_intrinsics(*filled.shape))
 
 
 def surface_normals(points: np.ndarray) -> np.ndarray:

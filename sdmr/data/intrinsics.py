@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from sdmr.data.atomic import atomic_write_text
+from sdmr.data.depth_io import valid_mask
 from sdmr.data.errors import DataError
 from sdmr.data.safe_load import load_json_object
 
@@ -107,3 +108,17 @@ class CameraIntrinsics:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def nominal_intrinsics(height: int, width: int) -> CameraIntrinsics:
+    """A centred camera with focal length = image width (about 53° horizontal field of view), assumed
+    wherever a sample has no intrinsics (point-cloud baselines, geometric input encodings)."""
+    return CameraIntrinsics(float(width), float(width), (width - 1) / 2, (height - 1) / 2, width, height)
+
+
+def back_project(depth: np.ndarray, intrinsics: CameraIntrinsics) -> np.ndarray:
+    """``H×W×3`` camera-frame points (metres) of a depth image; invalid pixels give z = 0."""
+    h, w = depth.shape
+    v, u = np.mgrid[0:h, 0:w].astype(np.float64)
+    z = np.where(valid_mask(depth), depth, 0.0).astype(np.float64)
+    return np.stack([(u - intrinsics.cx) / intrinsics.fx * z, (v - intrinsics.cy) / intrinsics.fy * z, z], -1)

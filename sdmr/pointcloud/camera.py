@@ -4,21 +4,15 @@ from __future__ import annotations
 
 import warnings
 
-import numpy as np
+from sdmr.data.intrinsics import CameraIntrinsics, back_project, nominal_intrinsics
 
-from sdmr.data.depth_io import valid_mask
-from sdmr.data.intrinsics import CameraIntrinsics
+__all__ = ["PointCloudWarning", "back_project", "nominal_intrinsics", "sample_intrinsics"]
 
 _WARNED_NOMINAL: set[tuple[int, int]] = set()
 
 
 class PointCloudWarning(UserWarning):
     """Something about the input made a point-cloud method guess or give up (named in the message)."""
-
-
-def nominal_intrinsics(height: int, width: int) -> CameraIntrinsics:
-    """A centred camera with focal length = image width (about 53° horizontal field of view)."""
-    return CameraIntrinsics(float(width), float(width), (width - 1) / 2, (height - 1) / 2, width, height)
 
 
 def sample_intrinsics(intrinsics: CameraIntrinsics | None, height: int, width: int) -> CameraIntrinsics:
@@ -39,11 +33,3 @@ def sample_intrinsics(intrinsics: CameraIntrinsics | None, height: int, width: i
             stacklevel=2,
         )
     return nominal_intrinsics(height, width)
-
-
-def back_project(depth: np.ndarray, intrinsics: CameraIntrinsics) -> np.ndarray:
-    """``H×W×3`` camera-frame points (metres) of a depth image; invalid pixels give z = 0."""
-    h, w = depth.shape
-    v, u = np.mgrid[0:h, 0:w].astype(np.float64)
-    z = np.where(valid_mask(depth), depth, 0.0).astype(np.float64)
-    return np.stack([(u - intrinsics.cx) / intrinsics.fx * z, (v - intrinsics.cy) / intrinsics.fy * z, z], -1)
