@@ -31,8 +31,8 @@ from sdmr.model.bundled import bundled_model_path
 from sdmr.model.checkpoint import build_from_file
 from sdmr.model.verify import drop_flat_masks, trim_to_foreground
 
-MASK_THRESHOLD = 0.5
-DEFAULT_TRIM_BELOW_HEIGHT = 0.005  # m; see Segmenter's trim_below_height  # torchvision's soft masks are probabilities; 0.5 is its own convention
+MASK_THRESHOLD = 0.5  # torchvision's soft masks are probabilities; 0.5 is its own convention
+DEFAULT_TRIM_BELOW_HEIGHT = 0.005  # m; see Segmenter's trim_below_height
 #: Camera distances (m) of the ``sim2real`` generator preset, assumed when a model card does not
 #: state its own ``intended.distance_m``.
 DEFAULT_DISTANCE_M = (0.6, 1.6)
