@@ -29,7 +29,7 @@ from sdmr.data.intrinsics import CameraIntrinsics
 from sdmr.data.transforms import depth_to_model_input
 from sdmr.model.bundled import bundled_model_path
 from sdmr.model.checkpoint import build_from_file
-from sdmr.model.verify import drop_flat_masks, trim_to_foreground
+from sdmr.model.verify import geometric_stages
 
 MASK_THRESHOLD = 0.5  # torchvision's soft masks are probabilities; 0.5 is its own convention
 DEFAULT_TRIM_BELOW_HEIGHT = 0.005  # m; see Segmenter's trim_below_height
@@ -276,10 +276,9 @@ class Segmenter:
         if warning:
             warnings.warn(warning, DepthRangeWarning, stacklevel=3)
         instances = self.segment_encoded(image, self.scale_for(intrinsics, depth.shape))
-        if self.trim_below_height is not None:
-            instances = trim_to_foreground(instances, depth, intrinsics, self.trim_below_height)
-        if self.min_height_above_plane is not None:
-            instances = drop_flat_masks(instances, depth, intrinsics, self.min_height_above_plane)
+        instances = geometric_stages(
+            instances, depth, intrinsics, self.trim_below_height, self.min_height_above_plane
+        )
         return instances, image
 
     @torch.inference_mode()

@@ -68,13 +68,7 @@ def drop_flat_masks(
 
     A mask without a valid depth pixel, or a frame without a plane, cannot be checked and is kept.
     """
-    if len(instances) == 0:
-        return instances
-    heights = mask_heights(instances, depth, intrinsics)
-    if heights is None:
-        return instances
-    keep = np.flatnonzero(~(heights < min_height))  # NaN compares False: unverifiable masks stay
-    return instances.select(keep)
+    return geometric_stages(instances, depth, intrinsics, min_height_above_plane=min_height)
 
 
 def trim_to_foreground(
@@ -88,15 +82,30 @@ def trim_to_foreground(
     Pixels without valid depth are kept; masks left empty are dropped; a frame without a plane
     is returned unchanged.
     """
-    if len(instances) == 0:
+    return geometric_stages(instances, depth, intrinsics, trim_below_height=min_height)
+
+
+def geometric_stages(
+    instances: Instances,
+    depth: np.ndarray,
+    intrinsics: CameraIntrinsics | None,
+    trim_below_height: float | None = None,
+    min_height_above_plane: float | None = None,
+) -> Instances:
+    """The trim, then the flat-mask filter (each skipped when ``None``), on one plane fit per frame."""
+    if len(instances) == 0 or (trim_below_height is None and min_height_above_plane is None):
         return instances
     heights = pixel_heights(depth, intrinsics)
     if heights is None:
         return instances
-    on_support = heights < min_height  # NaN (invalid depth) compares False: kept
-    masks = instances.masks & ~on_support[None]
-    keep = np.flatnonzero(masks.reshape(len(masks), -1).any(axis=1))
-    trimmed = Instances(
-        masks=masks, scores=instances.scores, amodal=instances.amodal, object_ids=instances.object_ids
-    )
-    return trimmed.select(keep)
+    if trim_below_height is not None:
+        on_support = heights < trim_below_height  # NaN (invalid depth) compares False: kept
+        masks = instances.masks & ~on_support[None]
+        keep = np.flatnonzero(masks.reshape(len(masks), -1).any(axis=1))
+        instances = Instances(
+            masks=masks, scores=instances.scores, amodal=instances.amodal, object_ids=instances.object_ids
+        ).select(keep)
+    if min_height_above_plane is not None and len(instances):
+        medians = mask_heights(instances, depth, intrinsics, heights)
+        instances = instances.select(np.flatnonzero(~(medians < min_height_above_plane)))  # NaN: kept
+    return instances
