@@ -7,6 +7,7 @@ directly; ``main`` only adds Hydra's command line and run directory.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -104,8 +105,19 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    """Command line entry; returns val/AP for Hydra sweepers that optimise it."""
-    result = train(cfg)
+    """Command line entry; returns val/AP for Hydra sweepers that optimise it.
+
+    A bad setting or input (a ``DataError``, also when Hydra's ``instantiate`` wrapped it) ends the
+    run with its one-line message and exit code 2, not a traceback.
+    """
+    try:
+        result = train(cfg)
+    except Exception as err:
+        cause = err if isinstance(err, DataError) else err.__cause__
+        if not isinstance(cause, DataError):
+            raise
+        print(f"python -m sdmr.train: error: {cause}", file=sys.stderr)
+        raise SystemExit(2) from None
     return result.get("val/AP")
 
 

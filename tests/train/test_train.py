@@ -165,3 +165,11 @@ def test_last_checkpoint_is_written_when_max_steps_ends_between_validations(toy_
     assert proc.returncode == 0, proc.stderr[-3000:]
     state = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert state["global_step"] == 2
+
+
+def test_bad_dataset_settings_end_with_one_line_and_exit_2(toy_root, tmp_path, train_cli, fast):
+    missing = train_cli(["experiment=sim2real", f"data.root=[{toy_root},{tmp_path / 'nope'}]", *fast])
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
+    assert "dataset folder not found" in missing.stderr and "nope" in missing.stderr
+    bad = train_cli(["experiment=sim2real", f"data.root={toy_root}", "data.scale_range=[2,1]", *fast])
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr and "data.scale_range" in bad.stderr
