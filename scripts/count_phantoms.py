@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 import numpy as np
 
 from sdmr.data.corruption import CorruptionConfig, corrupt_depth
+from sdmr.data.errors import DataError
 from sdmr.model.inference import Segmenter
 from sdmr.sim.empty import empty_scenes
 
@@ -32,7 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     settings = {"score_threshold": args.score_threshold, "min_height_above_plane": args.min_height_above_plane}
     if args.trim_below_height is not None:
         settings["trim_below_height"] = args.trim_below_height
-    segmenter = Segmenter(args.checkpoint, **settings) if args.checkpoint else Segmenter.default(**settings)
+    try:
+        segmenter = Segmenter(args.checkpoint, **settings) if args.checkpoint else Segmenter.default(**settings)
+    except DataError as err:
+        print(f"count_phantoms: error: {err}", file=sys.stderr)
+        return 2
     counts: dict[str, list[int]] = {}
     for kind in ("table", "bin"):
         for number, (depth, intrinsics) in enumerate(empty_scenes(args.scenes, kind, seed=args.seed)):
