@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +20,34 @@ def _default_file_mode() -> int:
 
 
 _FILE_MODE = _default_file_mode()
+#: ``.{name}.XXXXXXXX.tmp``: the temporary name `atomic_write_bytes` writes before its rename.
+TEMP_FILE_RE = re.compile(r"^\.(?P<name>.+)\.[a-z0-9_]{8}\.tmp$")
+
+
+def is_temp_file(path: str | Path) -> bool:
+    """True for the temporary file of an atomic write (a leftover one means the writer was killed)."""
+    return TEMP_FILE_RE.match(Path(path).name) is not None
+
+
+def find_temp_files(root: str | Path) -> list[Path]:
+    """Every atomic-write temporary file under ``root``, sorted (none are left by a finished write)."""
+    found = []
+    for folder, _, names in os.walk(root):
+        found += [Path(folder) / n for n in names if TEMP_FILE_RE.match(n)]
+    return sorted(found)
+
+
+def remove_temp_files(root: str | Path) -> list[Path]:
+    """Delete the orphaned temp files under ``root``; call it only while holding the folder's
+    `sdmr.data.lock.FolderLock`, so no live writer's temp file is taken. Returns what was removed."""
+    removed = []
+    for path in find_temp_files(root):
+        try:
+            path.unlink()
+            removed.append(path)
+        except FileNotFoundError:
+            pass
+    return removed
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
