@@ -28,6 +28,17 @@ def _relocate(err: DataError, path: Path) -> DataError:
     return DataError(err.problem, path, err.fix or "fix the sample before writing it")
 
 
+def check_png_encoding(png_encoding: str, root: Path) -> str:
+    """``png_encoding`` if the writer can store depth PNGs in it; checks only, creates nothing."""
+    if check_encoding(png_encoding, root) not in PNG_ENCODINGS:
+        raise DataError(
+            f"'{png_encoding}' is not a PNG depth encoding",
+            root,
+            fix=f"use one of {', '.join(PNG_ENCODINGS)} (lossless float depth is kept in {L.DEPTH_NUMPY_DIR}/)",
+        )
+    return png_encoding
+
+
 class DatasetWriter:
     """Writes one image at a time into ``root`` in our layout (see DESIGN.md / the data README)."""
 
@@ -35,12 +46,7 @@ class DatasetWriter:
         self, root: str | Path, png_encoding: str = "wisdom8", write_numpy_depth: bool = True
     ) -> None:
         self.root = Path(root)
-        if check_encoding(png_encoding, self.root) not in PNG_ENCODINGS:
-            raise DataError(
-                f"'{png_encoding}' is not a PNG depth encoding",
-                self.root,
-                fix=f"use one of {', '.join(PNG_ENCODINGS)} (lossless float depth is kept in {L.DEPTH_NUMPY_DIR}/)",
-            )
+        check_png_encoding(png_encoding, self.root)
         self.png_encoding = png_encoding
         self.write_numpy_depth = write_numpy_depth
         self.root.mkdir(parents=True, exist_ok=True)

@@ -27,6 +27,7 @@ from sdmr.data.errors import DataError
 from sdmr.data.instances import Instances
 from sdmr.data.intrinsics import CameraIntrinsics
 from sdmr.data.transforms import depth_to_model_input
+from sdmr.errors import ConfigError
 from sdmr.model.bundled import bundled_model_path
 from sdmr.model.checkpoint import build_from_file
 from sdmr.model.verify import geometric_stages
@@ -51,7 +52,7 @@ class DepthRangeWarning(UserWarning):
 
 
 def check_input_scale(value: Any) -> InputScale:
-    """``"auto"`` or a positive finite factor, else a DataError saying what to pass."""
+    """``"auto"`` or a positive finite factor, else a ConfigError saying what to pass."""
     if value == "auto":
         return "auto"
     try:
@@ -59,7 +60,7 @@ def check_input_scale(value: Any) -> InputScale:
     except (TypeError, ValueError):
         scale = math.nan
     if not (math.isfinite(scale) and scale > 0):
-        raise DataError(
+        raise ConfigError(
             f"input_scale must be positive or 'auto', got {value!r}",
             fix="pass 'auto' (from the camera's focal length) or a factor > 0 (1.0 = the frames' own size, "
             "0.5 = half)",
@@ -114,12 +115,12 @@ def detections_to_instances(
 def quantize_linear_int8(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
     """Dynamic int8 ``nn.Linear`` (weights int8, activations quantised on the fly), CPU only."""
     if device.type != "cpu":
-        raise DataError(
+        raise ConfigError(
             "int8_box_head runs on CPU only", fix="drop int8_box_head (or --int8-box-head) on GPU"
         )
     quantize = getattr(getattr(torch.ao, "quantization", None), "quantize_dynamic", None)
     if quantize is None:
-        raise DataError(
+        raise ConfigError(
             f"torch {torch.__version__} has no torch.ao.quantization.quantize_dynamic",
             fix="drop int8_box_head (or --int8-box-head)",
         )
@@ -181,7 +182,7 @@ class Segmenter:
             ("trim_below_height", trim_below_height, "0.005"),
         ):
             if value is not None and not value > 0:
-                raise DataError(
+                raise ConfigError(
                     f"{name} must be positive or None, got {value}",
                     fix=f"pass a height in metres (e.g. {example}), or None to switch the stage off",
                 )

@@ -10,6 +10,22 @@ import sys
 from sdmr.data.errors import DataError
 
 
+def _int_at_least(low: int):
+    """An argparse type: an integer ≥ ``low``, else argparse's one-line error naming the option."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer ≥ {low}, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be ≥ {low}, got {value}")
+        return value
+
+    parse.__name__ = f"integer ≥ {low}"
+    return parse
+
+
 def _generate_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sdmr-generate",
@@ -17,10 +33,10 @@ def _generate_parser() -> argparse.ArgumentParser:
         "Other commands: 'sdmr-generate merge OUT SHARD_DIR...', 'sdmr-generate preview DIR --output grid.png'.",
     )
     parser.add_argument("--output", required=True, help="dataset folder (resumes if it already holds images)")
-    parser.add_argument("--num-images", type=int, help="images in the whole dataset (all shards)")
-    parser.add_argument("--seed", type=int, help="everything random follows from (seed, heap index)")
+    parser.add_argument("--num-images", type=_int_at_least(1), help="images in the whole dataset (all shards)")
+    parser.add_argument("--seed", type=_int_at_least(0), help="everything random follows from (seed, heap index)")
     parser.add_argument(
-        "--workers", type=int, default=1, help="processes, each with its own pybullet + renderer"
+        "--workers", type=_int_at_least(1), default=1, help="processes, each with its own pybullet + renderer"
     )
     parser.add_argument("--config", help="YAML config (default: conf/generate/default.yaml)")
     parser.add_argument(
@@ -32,8 +48,8 @@ def _generate_parser() -> argparse.ArgumentParser:
         "together, stacks, rows of touching boxes, thin objects)",
     )
     parser.add_argument("--scene", choices=["bin", "table", "mix"])
-    parser.add_argument("--height", type=int)
-    parser.add_argument("--width", type=int)
+    parser.add_argument("--height", type=_int_at_least(1))
+    parser.add_argument("--width", type=_int_at_least(1))
     parser.add_argument("--objects", help="procedural | pybullet_data | PATH to a folder of meshes")
     parser.add_argument("--shard", default="0/1", help="i/k: generate only heaps h with h %% k == i")
     parser.add_argument("--noise", action="store_true", help="add the sensor noise model to depth")
@@ -78,10 +94,9 @@ def _run_generate(argv: list[str]) -> int:
     from sdmr.sim.generate import Shard, generate
 
     args = _generate_parser().parse_args(argv)
+    shard = Shard.parse(args.shard)
     cfg = load_config(args.config, _overrides(args))
-    summary = generate(
-        cfg, args.output, workers=args.workers, shard=Shard.parse(args.shard), progress=not args.no_progress
-    )
+    summary = generate(cfg, args.output, workers=args.workers, shard=shard, progress=not args.no_progress)
     print(json.dumps(summary))
     return 0
 
@@ -103,8 +118,8 @@ def _run_preview(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="sdmr-generate preview", description="PNG grid of depth + masks.")
     parser.add_argument("dataset")
     parser.add_argument("--output", required=True)
-    parser.add_argument("--count", type=int, default=12)
-    parser.add_argument("--columns", type=int, default=3)
+    parser.add_argument("--count", type=_int_at_least(1), default=12)
+    parser.add_argument("--columns", type=_int_at_least(1), default=3)
     parser.add_argument("--split", choices=["train", "test"], default=None)
     args = parser.parse_args(argv)
     print(preview_grid(args.dataset, args.output, args.count, args.columns, args.split))

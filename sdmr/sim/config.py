@@ -139,12 +139,18 @@ def _check_scene(cfg: GenerateConfig, source: Path | None) -> GenerateConfig:
 def _check_counts(cfg: GenerateConfig, source: Path | None) -> GenerateConfig:
     """Image counts and split fractions a run cannot use: caught here, naming the config file,
     instead of a ZeroDivisionError (views_per_heap: 0) or an error inside a worker."""
-    for key, value, low in (("num_images", cfg.num_images, 0), ("views_per_heap", cfg.views_per_heap, 1)):
+    for key, value, low in (
+        ("num_images", cfg.num_images, 1),
+        ("views_per_heap", cfg.views_per_heap, 1),
+        ("seed", cfg.seed, 0),
+        ("camera.height", cfg.camera.height, 1),
+        ("camera.width", cfg.camera.width, 1),
+    ):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise DataError(
                 f"'{key}' must be an integer ≥ {low}, got {value!r}",
                 source,
-                f"set {key}: {max(low, 1)} or more",
+                f"set {key}: {low} or more",
             )
     for key, value, interval, inside in (
         ("test_fraction", cfg.test_fraction, "[0, 1]", lambda f: 0.0 <= f <= 1.0),

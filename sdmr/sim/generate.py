@@ -274,67 +274,161 @@ def generate(
     progress: bool = True,
     finalize: bool = True,
 ) -> dict:
-    """Generate (or finish) the dataset in ``output``; returns a summary with images/s."""
+    """Generate (or finish) the dataset in ``output``; returns a summary with images/s.
+
+    Everything that can be refused is refused before anything is written: bad settings, an
+    output folder holding data this generator did not start (`check_output`), a resume with
+    other settings or fewer images. The folder is then locked (`FolderLock`) for the whole run,
+    and temp files orphaned by a killed run are removed before writing resumes."""
     from tqdm import tqdm
 
-    output = Path(output)
-    output.mkdir(parents=True, exist_ok=True)
-    from sdmr.data.writer import DatasetWriter
+    from sdmr.data.atomic import remove_temp_files
+    from sdmr.data.lock import FolderLock
+    from sdmr.data.writer import check_png_encoding
 
-    DatasetWriter(
-        output, cfg.render.png_encoding, cfg.render.numpy_depth
-    )  # bad settings fail here, not in workers
-    check_same_config(cfg, output)
+    output = Path(output)
+    if workers < 1:
+        raise DataError(f"workers must be ≥ 1, got {workers}", fix="pass --workers 1 or more")
+    check_png_encoding(cfg.render.png_encoding, output)  # bad settings fail here, not in workers
+    check_output(cfg, output)  # read-only: a refused run leaves the folder as it was
     library = build_library(cfg, output)
-    heaps = pending_heaps(cfg, output, shard)
-    total = sum(len(heap_images(cfg, h)) for h in range(shard.index, num_heaps(cfg), shard.count))
-    todo = sum(len(heap_images(cfg, h)) for h in heaps)  # upper bound: partly written heaps
-    start = time.perf_counter()
-    written = 0
-    with tqdm(
-        total=total, initial=total - todo, unit="img", disable=not progress, desc="sdmr-generate"
-    ) as bar:
-        for count in _iterate(cfg, output, library, heaps, workers):
-            written += count
-            bar.update(count)
-    elapsed = time.perf_counter() - start
-    summary = {"images_written": written, "seconds": elapsed, "images_per_s": written / max(elapsed, 1e-9)}
-    if finalize:
-        finalize_dataset(cfg, output, library, shard)
+    with FolderLock(output, "sdmr-generate"):
+        check_output(cfg, output)  # again, now that no other writer can start
+        for path in remove_temp_files(output):
+            log.warning("removed %s, left by an interrupted write", path)
+        write_run_config(cfg, output)
+        heaps = pending_heaps(cfg, output, shard)
+        total = sum(len(heap_images(cfg, h)) for h in range(shard.index, num_heaps(cfg), shard.count))
+        todo = sum(len(heap_images(cfg, h)) for h in heaps)  # upper bound: partly written heaps
+        start = time.perf_counter()
+        written = 0
+        with tqdm(
+            total=total, initial=total - todo, unit="img", disable=not progress, desc="sdmr-generate"
+        ) as bar:
+            for count in _iterate(cfg, output, library, heaps, workers):
+                written += count
+                bar.update(count)
+        elapsed = time.perf_counter() - start
+        summary = {"images_written": written, "seconds": elapsed, "images_per_s": written / max(elapsed, 1e-9)}
+        if finalize:
+            finalize_dataset(cfg, output, library, shard)
     return summary
 
 
 RUN_CONFIG = "generate_config.json"
+#: Entries of an output folder that say nothing about its data (lock, decomposition cache).
+_BOOKKEEPING = (".sdmr.lock", ".sdmr_cache")
+
+
+def _stored_settings(cfg: GenerateConfig) -> dict:
+    """What must match to resume: every setting but ``num_images`` (a run may be extended)."""
+    import json
+
+    return json.loads(
+        json.dumps({k: v for k, v in cfg.as_dict().items() if k != "num_images"}, sort_keys=True)
+    )
+
+
+def _describe_entries(output: Path, entries: list[Path]) -> str:
+    from sdmr.data.layout import DEPTH_DIR, DEPTH_NUMPY_DIR, MANIFEST, read_json
+
+    names = [p.name + ("/" if p.is_dir() else "") for p in sorted(entries)]
+    shown = ", ".join(names[:6]) + (f", ... ({len(names)} entries)" if len(names) > 6 else "")
+    kind = "files"
+    if (output / MANIFEST).is_file():
+        try:
+            made_by = read_json(output / MANIFEST).get("metadata", {}).get("generator")
+        except DataError:
+            made_by = None
+        kind = f"a finished dataset ({MANIFEST} made by {made_by})" if made_by else f"a finished dataset ({MANIFEST})"
+    elif (output / DEPTH_DIR).is_dir() or (output / DEPTH_NUMPY_DIR).is_dir() or (output / "images").is_dir():
+        kind = "a WISDOM-layout dataset"
+    return f"{kind}: {shown}"
+
+
+def check_output(cfg: GenerateConfig, output: Path) -> None:
+    """Refuse an output this run must not write into; reads only, never writes.
+
+    * a file, not a folder;
+    * a non-empty folder without ``generate_config.json``: data this generator did not start
+      (a toy or WISDOM dataset, a merged dataset, anything else), which resuming would mix with ours;
+    * other settings than the stored ones (`check_same_config`);
+    * fewer images than the folder already holds or was started with."""
+    from sdmr.data.atomic import is_temp_file
+    from sdmr.data.layout import META_DIR, indices_in
+    from sdmr.data.safe_load import load_json_object
+
+    if output.exists() and not output.is_dir():
+        raise DataError("--output is a file, not a folder", output, "pass a new or empty folder as --output")
+    if not output.is_dir():
+        return
+    entries = [p for p in output.iterdir() if p.name not in _BOOKKEEPING and not is_temp_file(p)]
+    if not entries:
+        return
+    path = output / RUN_CONFIG
+    if not path.is_file():
+        raise DataError(
+            f"--output already holds {_describe_entries(output, entries)}; not made by sdmr-generate "
+            f"(no {RUN_CONFIG}), so it is left untouched",
+            output,
+            "pass a new or empty --output folder (sdmr-generate only resumes folders it started)",
+        )
+    check_same_config(cfg, output)
+    stored = load_json_object(path, "generator settings", "write to a new --output folder", "")
+    done = indices_in(output / META_DIR, (".json",))
+    started = stored.get("num_images")
+    largest = max([int(started) if isinstance(started, int) else 0, max(done) + 1 if done else 0])
+    if cfg.num_images < largest:
+        raise DataError(
+            f"this folder was started as a dataset of {largest} images (image numbers up to {largest - 1}), "
+            f"but --num-images is {cfg.num_images}; a resume never drops images",
+            path,
+            f"resume with --num-images {largest} or more, or write to a new --output folder",
+        )
 
 
 def check_same_config(cfg: GenerateConfig, output: Path) -> None:
     """Resuming with other settings would mix two datasets: refuse. Only ``num_images`` may change
-    (images depend on their index alone, so a run can be extended)."""
+    (images depend on their index alone, so a run can be extended). Reads only."""
+    from sdmr.data.safe_load import load_json_object
+
+    current = _stored_settings(cfg)
+    path = output / RUN_CONFIG
+    if not path.is_file():
+        return
+    stored = load_json_object(
+        path,
+        "generator settings",
+        "write to a new --output folder",
+        "restore the file from the run that wrote this folder, or write to a new --output folder",
+    )
+    stored = {k: v for k, v in stored.items() if k != "num_images"}
+    if stored != current:
+        changed = sorted(k for k in set(stored) | set(current) if stored.get(k) != current.get(k))
+        raise DataError(
+            f"this folder was generated with other settings (differences in: {', '.join(changed)})",
+            path,
+            "resume with the same config and seed, or write to a new --output folder",
+        )
+
+
+def write_run_config(cfg: GenerateConfig, output: Path) -> None:
+    """Store the run's settings (and the largest ``num_images`` asked for) once `check_output` passed."""
     import json
 
     from sdmr.data.atomic import atomic_write_text
     from sdmr.data.safe_load import load_json_object
 
-    current = json.loads(
-        json.dumps({k: v for k, v in cfg.as_dict().items() if k != "num_images"}, sort_keys=True)
-    )
     path = output / RUN_CONFIG
+    settings = _stored_settings(cfg)
+    previous = 0
     if path.is_file():
-        stored = load_json_object(
-            path,
-            "generator settings",
-            "write to a new --output folder",
-            "restore the file from the run that wrote this folder, or write to a new --output folder",
-        )
-        if stored != current:
-            changed = sorted(k for k in set(stored) | set(current) if stored.get(k) != current.get(k))
-            raise DataError(
-                f"this folder was generated with other settings (differences in: {', '.join(changed)})",
-                path,
-                "resume with the same config and seed, or write to a new --output folder",
-            )
-    else:
-        atomic_write_text(path, json.dumps(current, indent=2, sort_keys=True))
+        started = load_json_object(path, "generator settings", "", "").get("num_images")
+        previous = started if isinstance(started, int) else 0
+    settings["num_images"] = max(cfg.num_images, previous)
+    text = json.dumps(settings, indent=2, sort_keys=True)
+    if not path.is_file() or path.read_text() != text:
+        atomic_write_text(path, text)
 
 
 def split_indices(cfg: GenerateConfig, shard: Shard = Shard()) -> tuple[np.ndarray, np.ndarray]:

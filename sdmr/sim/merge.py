@@ -63,9 +63,18 @@ def merge_shards(output: str | Path, shards: list[str | Path]) -> Path:
         raise DataError(
             f"shards use different depth encodings {encodings}", output, "regenerate with one config"
         )
-    writer = DatasetWriter(
-        output, png_encoding=encodings.pop(), write_numpy_depth=manifests[0]["depth"]["numpy"]
-    )
+    from sdmr.data.lock import FolderLock
+
+    with FolderLock(output, "sdmr-generate merge"):
+        return _copy_and_finalize(output, shards, owner, shard_files, train, test, manifests, encodings.pop())
+
+
+def _copy_and_finalize(output, shards, owner, shard_files, train, test, manifests, encoding) -> Path:
+    from sdmr.data.atomic import remove_temp_files
+    from sdmr.data.writer import DatasetWriter
+
+    remove_temp_files(output)  # left by a killed merge; we hold the lock, so none is live
+    writer = DatasetWriter(output, png_encoding=encoding, write_numpy_depth=manifests[0]["depth"]["numpy"])
     for index, shard in sorted(owner.items()):
         if writer.is_complete(index):
             continue

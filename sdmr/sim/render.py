@@ -183,10 +183,10 @@ class PyrenderRenderer:
 
 def make_renderer(width: int, height: int, backend: str = "auto"):
     """``pyrender`` (EGL), ``tiny`` (pybullet TinyRenderer, no OpenGL), or ``auto``: the first that works."""
-    from sdmr.data.errors import DataError
+    from sdmr.errors import ConfigError
 
     if backend not in RENDER_BACKENDS:
-        raise DataError(f"unknown render backend '{backend}'", fix=f"use one of {RENDER_BACKENDS}")
+        raise ConfigError(f"unknown render backend '{backend}'", fix=f"use one of {RENDER_BACKENDS}")
     if backend in ("auto", "pyrender"):
         try:
             return PyrenderRenderer(width, height)
