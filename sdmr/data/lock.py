@@ -17,6 +17,7 @@ import errno
 import fcntl
 import os
 from pathlib import Path
+from typing import Self
 
 from sdmr.data.errors import DataError
 
@@ -45,7 +46,7 @@ class FolderLock:
     def held(self) -> bool:
         return self._fd is not None
 
-    def acquire(self) -> FolderLock:
+    def acquire(self) -> Self:
         if self._fd is not None:
             return self
         if self.folder.exists() and not self.folder.is_dir():
@@ -94,7 +95,7 @@ class FolderLock:
         finally:
             os.close(fd)  # releases the flock
 
-    def __enter__(self) -> FolderLock:
+    def __enter__(self) -> Self:
         return self.acquire()
 
     def __exit__(self, *exc: object) -> None:

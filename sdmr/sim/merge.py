@@ -32,8 +32,6 @@ def _image_files(shard: Path) -> dict[int, list[Path]]:
 
 def merge_shards(output: str | Path, shards: list[str | Path]) -> Path:
     """Copy every finalized shard's images into ``output`` and finalize the union."""
-    from sdmr.data.writer import DatasetWriter
-
     output = Path(output)
     if not shards:
         raise DataError("no shard folders given", fix="sdmr-generate merge OUT SHARD_DIR [SHARD_DIR ...]")
