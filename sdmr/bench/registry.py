@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
+from sdmr.errors import ConfigError
+
 ENTRY_POINT_GROUP = "sdmr.methods"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -28,14 +30,14 @@ class PluginLoadWarning(UserWarning):
     """A registered method could not be imported; the message names the plugin and the error."""
 
 
-class MethodNotFound(LookupError):
+class MethodNotFound(ConfigError, LookupError):
     """An unknown method name; the message lists the known ones and the closest match."""
 
     def __str__(self) -> str:  # LookupError would print the repr of the message
         return str(self.args[0])
 
 
-class ParameterError(ValueError):
+class ParameterError(ConfigError):
     """A ``--param`` that names no field or whose value does not parse as the field's type."""
 
 

@@ -1,18 +1,11 @@
-"""Errors with a file and a fix: every bad input the user can cause ends up here."""
+"""Errors with a file and a fix: every bad input the user can cause ends up here.
+
+The classes live in ``sdmr.errors`` (one taxonomy for the whole package); this module re-exports
+them so ``from sdmr.data.errors import DataError`` keeps working.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+from sdmr.errors import ConfigError, DataError, OutputError, SdmrError
 
-
-class DataError(ValueError):
-    """A problem with user data. The message names the offending file and how to fix it."""
-
-    def __init__(self, problem: str, path: str | Path | None = None, fix: str | None = None):
-        self.problem = problem
-        self.path = None if path is None else Path(path)
-        self.fix = fix
-        parts = [f"{self.path}: {problem}" if self.path is not None else problem]
-        if fix:
-            parts.append(f"Fix: {fix}")
-        super().__init__(" ".join(parts))
+__all__ = ["ConfigError", "DataError", "OutputError", "SdmrError"]

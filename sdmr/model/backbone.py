@@ -16,7 +16,7 @@ from torchvision.models.resnet import Bottleneck, ResNet
 from torchvision.ops import FrozenBatchNorm2d
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
-from sdmr.data.errors import DataError
+from sdmr.errors import ConfigError
 
 #: Bottleneck blocks per stage (layer1..layer4). 35 is the paper's backbone.
 RESNET_BLOCKS: dict[int, tuple[int, int, int, int]] = {
@@ -44,13 +44,13 @@ def norm_layer(norm: str, num_groups: int = 32) -> Callable[[int], nn.Module]:
         return nn.BatchNorm2d
     if norm == "frozen_batch":
         return FrozenBatchNorm2d
-    raise DataError(f"unknown norm '{norm}'", fix=f"use one of {', '.join(NORMS)}")
+    raise ConfigError(f"unknown norm '{norm}'", fix=f"use one of {', '.join(NORMS)}")
 
 
 def resnet_body(depth: int, norm: str = "group") -> ResNet:
     """A bottleneck ResNet of ``depth`` (35, 50, 101, 152) without avgpool/fc (stem + layer1..4)."""
     if depth not in RESNET_BLOCKS:
-        raise DataError(
+        raise ConfigError(
             f"unsupported ResNet depth {depth}", fix=f"use one of {', '.join(map(str, RESNET_BLOCKS))}"
         )
     body = ResNet(Bottleneck, list(RESNET_BLOCKS[depth]), norm_layer=norm_layer(norm))

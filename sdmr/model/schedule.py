@@ -11,7 +11,7 @@ import math
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
-from sdmr.data.errors import DataError
+from sdmr.errors import ConfigError
 
 SCHEDULE_KINDS = ("step", "cosine", "constant")
 
@@ -44,7 +44,7 @@ def lr_factor(
         span = max(1, total_steps - warmup_iters)
         progress = min(1.0, max(0.0, (step - warmup_iters) / span))
         return warm * (min_factor + (1 - min_factor) * 0.5 * (1 + math.cos(math.pi * progress)))
-    raise DataError(f"unknown lr schedule '{kind}'", fix=f"use one of {', '.join(SCHEDULE_KINDS)}")
+    raise ConfigError(f"unknown lr schedule '{kind}'", fix=f"use one of {', '.join(SCHEDULE_KINDS)}")
 
 
 def warmup_schedule(
@@ -59,7 +59,7 @@ def warmup_schedule(
 ) -> LambdaLR:
     """A per-iteration ``LambdaLR`` of :func:`lr_factor` (Hydra builds it ``_partial_``)."""
     if kind not in SCHEDULE_KINDS:
-        raise DataError(f"unknown lr schedule '{kind}'", fix=f"use one of {', '.join(SCHEDULE_KINDS)}")
+        raise ConfigError(f"unknown lr schedule '{kind}'", fix=f"use one of {', '.join(SCHEDULE_KINDS)}")
     milestones = tuple(float(m) for m in milestones)
     return LambdaLR(
         optimizer,
