@@ -30,10 +30,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--min-height-above-plane", type=float, default=None, help="the geometric filter (m)")
     parser.add_argument("--trim-below-height", type=float, default=None, help="the table-pixel trim (m)")
+    parser.add_argument("--surface-ratio", type=float, default=None, help="the wall/table patch filter")
     args = parser.parse_args(argv)
     settings = {"score_threshold": args.score_threshold, "min_height_above_plane": args.min_height_above_plane}
     if args.trim_below_height is not None:
         settings["trim_below_height"] = args.trim_below_height
+    if args.surface_ratio is not None:
+        settings["surface_ratio"] = args.surface_ratio
     try:
         segmenter = Segmenter(args.checkpoint, **settings) if args.checkpoint else Segmenter.default(**settings)
     except DataError as err:

@@ -42,7 +42,7 @@ from sdmr.data.errors import DataError
 from sdmr.data.instances import Instances
 from sdmr.data.intrinsics import CameraIntrinsics
 from sdmr.data.layout import label_pixels
-from sdmr.model.inference import DEFAULT_TRIM_BELOW_HEIGHT, InputScale, Segmenter, check_input_scale
+from sdmr.model.inference import DEFAULT_SURFACE_RATIO, DEFAULT_TRIM_BELOW_HEIGHT, InputScale, Segmenter, check_input_scale
 
 OVERLAY_ALPHA = 0.5
 #: ``--depth-encoding auto``: the encoding a file's suffix stands for (8-bit WISDOM PNGs need the flag).
@@ -336,6 +336,11 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"cut from every mask the pixels less than M metres above the support plane, the coarse mask "
         f"edge that spills onto the table (default {DEFAULT_TRIM_BELOW_HEIGHT}; 0 = off)",
     )
+    parser.add_argument(
+        "--surface-ratio", type=float, default=DEFAULT_SURFACE_RATIO, metavar="R",
+        help="drop flat masks whose plane runs on beyond them over R times their area: patches of bin walls "
+        f"and bare tables (default {DEFAULT_SURFACE_RATIO}; 0 = off)",
+    )
     parser.add_argument("--score-threshold", type=float, default=0.5)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
@@ -386,6 +391,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "input_scale": args.input_scale,
             "min_height_above_plane": args.min_height_above_plane,
             "trim_below_height": args.trim_below_height,
+            "surface_ratio": args.surface_ratio,
         }
         segmenter = Segmenter(args.checkpoint, **settings) if args.checkpoint else Segmenter.default(**settings)
     except DataError as err:

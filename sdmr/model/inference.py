@@ -13,8 +13,10 @@ metres, and the reverse) gives a warning that says which factor to apply.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,6 +36,7 @@ from sdmr.model.verify import geometric_stages
 
 MASK_THRESHOLD = 0.5  # torchvision's soft masks are probabilities; 0.5 is its own convention
 DEFAULT_TRIM_BELOW_HEIGHT = 0.005  # m; see Segmenter's trim_below_height
+DEFAULT_SURFACE_RATIO: float | None = None  # see Segmenter's surface_ratio
 #: Camera distances (m) of the ``sim2real`` generator preset, assumed when a model card does not
 #: state its own ``intended.distance_m``.
 DEFAULT_DISTANCE_M = (0.6, 1.6)
@@ -129,6 +132,24 @@ def quantize_linear_int8(module: torch.nn.Module, device: torch.device) -> torch
         return quantize(module, {torch.nn.Linear}, dtype=torch.qint8)
 
 
+@contextlib.contextmanager
+def torch_threads(num_threads: int | None) -> Iterator[None]:
+    """Run the block with ``num_threads`` torch CPU threads, then restore ``torch.get_num_threads()``.
+
+    ``None`` leaves the count alone. Scoped so a Segmenter does not change the thread count of
+    the rest of the process (a DataLoader, a harness worker, the caller's own torch code).
+    """
+    if num_threads is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(int(num_threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 class Segmenter:
     """A trained SD Mask R-CNN, ready to segment depth images (``Segmenter.default()``: the bundled one).
 
@@ -137,7 +158,8 @@ class Segmenter:
             model architecture, the depth input encoding and the training focal length are read from it.
         score_threshold: detections below this confidence are dropped (inside the model).
         device: torch device string.
-        num_threads: CPU threads for torch (``None`` leaves torch's setting).
+        num_threads: CPU threads for torch during the forward pass (``None`` leaves torch's setting);
+            the process-wide count is restored after each call (:func:`torch_threads`).
         max_detections: overrides the checkpoint's ``box_detections_per_img`` when given.
         num_proposals: overrides the checkpoint's ``rpn_post_nms_top_n_test`` (the box head's
             cost is linear in it); ``None`` keeps the trained setting.
@@ -159,6 +181,9 @@ class Segmenter:
             support plane — the coarse mask edge that spills onto the table
             (:func:`sdmr.model.verify.trim_to_foreground`). Default 0.005, chosen on the synthetic
             object-disjoint test (AP 0.455 → 0.477, docs/sim2real.md); ``None`` or 0 switches it off.
+        surface_ratio: drop flat masks whose plane continues beyond them over at least this many
+            times their area — patches of bin walls and bare tables
+            (:func:`sdmr.model.verify.drop_surface_patches`, e.g. 1.5); ``None`` or 0 switches it off.
     """
 
     def __init__(
@@ -174,12 +199,15 @@ class Segmenter:
         input_scale: InputScale = "auto",
         min_height_above_plane: float | None = None,
         trim_below_height: float | None = DEFAULT_TRIM_BELOW_HEIGHT,
+        surface_ratio: float | None = DEFAULT_SURFACE_RATIO,
     ) -> None:
         trim_below_height = trim_below_height or None  # 0 = off, as on the command line
+        surface_ratio = surface_ratio or None
         self.input_scale = check_input_scale(input_scale)  # checked before the (slow) checkpoint load
         for name, value, example in (
             ("min_height_above_plane", min_height_above_plane, "0.015"),
             ("trim_below_height", trim_below_height, "0.005"),
+            ("surface_ratio", surface_ratio, "1.5"),
         ):
             if value is not None and not value > 0:
                 raise ConfigError(
@@ -188,8 +216,8 @@ class Segmenter:
                 )
         self.min_height_above_plane = min_height_above_plane
         self.trim_below_height = trim_below_height
-        if num_threads is not None:
-            torch.set_num_threads(num_threads)
+        self.surface_ratio = surface_ratio
+        self.num_threads = num_threads
         model, self.input_encoding, self.model_file = build_from_file(checkpoint)
         self._scale_warned = False
         self.score_threshold = float(score_threshold)
@@ -278,7 +306,7 @@ class Segmenter:
             warnings.warn(warning, DepthRangeWarning, stacklevel=3)
         instances = self.segment_encoded(image, self.scale_for(intrinsics, depth.shape))
         instances = geometric_stages(
-            instances, depth, intrinsics, self.trim_below_height, self.min_height_above_plane
+            instances, depth, intrinsics, self.trim_below_height, self.min_height_above_plane, self.surface_ratio
         )
         return instances, image
 
@@ -292,7 +320,8 @@ class Segmenter:
         if scale != 1.0:
             size = (max(1, round(height * scale)), max(1, round(width * scale)))
             image = F.interpolate(image[None], size=size, mode="nearest")[0]
-        output = self.model([image])[0]
+        with torch_threads(self.num_threads):
+            output = self.model([image])[0]
         if scale != 1.0:
             output = dict(output, masks=F.interpolate(output["masks"], size=(height, width), mode="bilinear"))
         return detections_to_instances(output, self.score_threshold)

@@ -8,7 +8,7 @@ from typing import Literal
 from sdmr.bench.method import BaseMethod
 from sdmr.data.instances import Instances
 from sdmr.data.sample import Sample
-from sdmr.model.inference import DEFAULT_TRIM_BELOW_HEIGHT, Segmenter
+from sdmr.model.inference import DEFAULT_SURFACE_RATIO, DEFAULT_TRIM_BELOW_HEIGHT, Segmenter
 
 
 @dataclass
@@ -19,7 +19,8 @@ class SDMaskRCNNParams:
     ``input_scale`` is ``auto`` (from each sample's intrinsics and the model's training focal
     length) or a number. ``min_height_above_plane`` (metres, e.g. 0.015) switches on the
     geometric verification stage, which drops masks lying flat on the support plane, and
-    ``trim_below_height`` (default 0.005 m; 0 = off) cuts the table pixels off every mask.
+    ``trim_below_height`` (default 0.005 m; 0 = off) cuts the table pixels off every mask;
+    ``surface_ratio`` (e.g. 1.5; 0 = off) drops flat patches of walls and bare tables.
     """
 
     checkpoint: str = ""
@@ -33,6 +34,7 @@ class SDMaskRCNNParams:
     input_scale: Literal["auto"] | float = "auto"
     min_height_above_plane: float | None = None
     trim_below_height: float | None = DEFAULT_TRIM_BELOW_HEIGHT
+    surface_ratio: float | None = DEFAULT_SURFACE_RATIO
 
 
 class SDMaskRCNNMethod(BaseMethod):

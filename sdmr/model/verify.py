@@ -7,6 +7,11 @@ is under 1.5 cm removed them on 16 real frames (overlap F 0.53 → 0.84) without
 object. Training on correlated noise is the real fix; this stage is optional (``Segmenter(...,
 min_height_above_plane=0.015)``, off by default) and measured separately.
 
+A third stage, :func:`drop_surface_patches`, removes what the height test cannot see: a flat
+mask on a *wall* (a bin wall stands high above the floor) or on a table seen from straight above
+(no plane is left to measure from when the table fills the frame). A real object's face ends at
+its edges; a patch of a wall or table lies on a surface that runs on beyond the mask.
+
 The plane comes from :mod:`sdmr.pointcloud` (the same RANSAC the classical baselines use).
 Without intrinsics the nominal camera is used: planes stay planes under a wrong K, only the
 heights scale with the focal-length error.
@@ -15,6 +20,7 @@ heights scale with the focal-length error.
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage
 
 from sdmr.data.depth_io import valid_mask
 from sdmr.data.errors import DataError
@@ -26,6 +32,11 @@ from sdmr.pointcloud.plane import heights_above, ransac_plane
 PLANE_THRESHOLD = 0.01  # m: inlier distance of the support plane (as the baselines' default)
 RANSAC_ITERATIONS = 200
 RANSAC_SEED = 0  # fixed: the same frame always gives the same plane, hence the same masks
+#: A mask is flat when 90 % of its points lie within this distance (m) of their least-squares plane;
+#: the same inlier distance decides which pixels outside it continue that plane.
+FLAT_TOLERANCE = 0.01
+FLAT_QUANTILE = 0.9
+MIN_PATCH_POINTS = 10  # fewer valid points: the mask cannot be judged and is kept
 
 
 def pixel_heights(depth: np.ndarray, intrinsics: CameraIntrinsics | None) -> np.ndarray | None:
@@ -85,16 +96,74 @@ def trim_to_foreground(
     return geometric_stages(instances, depth, intrinsics, trim_below_height=min_height)
 
 
+def surface_patches(
+    instances: Instances, depth: np.ndarray, intrinsics: CameraIntrinsics | None, ratio: float
+) -> np.ndarray:
+    """Which masks are patches of a larger surface: flat, and their plane runs on beyond them.
+
+    For each mask: fit a plane to its valid points (least squares); if ``FLAT_QUANTILE`` of them lie
+    within ``FLAT_TOLERANCE`` of it, count the pixels outside the mask that lie on the same plane and
+    are connected to the mask through such pixels. ``ratio`` × the mask's area or more: the mask is a
+    piece of a wall or table. A box top ends at the box's edges (the table lies lower), so it stays;
+    a mask with fewer than ``MIN_PATCH_POINTS`` valid points cannot be judged and stays.
+    """
+    valid = valid_mask(depth)
+    xyz = back_project(depth, sample_intrinsics(intrinsics, *depth.shape))
+    patch = np.zeros(len(instances), dtype=bool)
+    for index, mask in enumerate(instances.masks):
+        inside = mask & valid
+        points = xyz[inside]
+        if len(points) < MIN_PATCH_POINTS:
+            continue
+        centre = points.mean(axis=0)
+        normal = np.linalg.svd(points - centre, full_matrices=False)[2][-1]
+        if np.quantile(np.abs((points - centre) @ normal), FLAT_QUANTILE) > FLAT_TOLERANCE:
+            continue  # not flat: a real object's surface
+        on_plane = valid & (np.abs((xyz - centre) @ normal) < FLAT_TOLERANCE)
+        labels, _ = ndimage.label(on_plane | mask, structure=np.ones((3, 3), dtype=bool))
+        touching = np.unique(labels[mask])
+        beyond = np.isin(labels, touching[touching > 0]) & on_plane & ~mask
+        patch[index] = beyond.sum() >= ratio * inside.sum()
+    return patch
+
+
+def drop_surface_patches(
+    instances: Instances, depth: np.ndarray, intrinsics: CameraIntrinsics | None, ratio: float
+) -> Instances:
+    """``instances`` without the flat masks whose plane continues over ≥ ``ratio`` × their area (walls, tables)."""
+    return geometric_stages(instances, depth, intrinsics, surface_ratio=ratio)
+
+
 def geometric_stages(
     instances: Instances,
     depth: np.ndarray,
     intrinsics: CameraIntrinsics | None,
     trim_below_height: float | None = None,
     min_height_above_plane: float | None = None,
+    surface_ratio: float | None = None,
 ) -> Instances:
-    """The trim, then the flat-mask filter (each skipped when ``None``), on one plane fit per frame."""
-    if len(instances) == 0 or (trim_below_height is None and min_height_above_plane is None):
+    """The trim, the flat-mask filter, then the surface-patch filter (each skipped when ``None``).
+
+    The first two share one support-plane fit per frame; the third needs no support plane and runs
+    even on a frame without one.
+    """
+    if len(instances) == 0:
         return instances
+    if trim_below_height is not None or min_height_above_plane is not None:
+        instances = _height_stages(instances, depth, intrinsics, trim_below_height, min_height_above_plane)
+    if surface_ratio is not None and len(instances):
+        instances = instances.select(np.flatnonzero(~surface_patches(instances, depth, intrinsics, surface_ratio)))
+    return instances
+
+
+def _height_stages(
+    instances: Instances,
+    depth: np.ndarray,
+    intrinsics: CameraIntrinsics | None,
+    trim_below_height: float | None,
+    min_height_above_plane: float | None,
+) -> Instances:
+    """The trim and the flat-mask filter on one support-plane fit (a frame without a plane: unchanged)."""
     heights = pixel_heights(depth, intrinsics)
     if heights is None:
         return instances

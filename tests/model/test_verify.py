@@ -10,7 +10,7 @@ import pytest
 from sdmr.data.errors import DataError
 from sdmr.data.instances import Instances
 from sdmr.data.intrinsics import CameraIntrinsics
-from sdmr.model.verify import drop_flat_masks, mask_heights, trim_to_foreground
+from sdmr.model.verify import drop_flat_masks, drop_surface_patches, mask_heights, surface_patches, trim_to_foreground
 from sdmr.pointcloud.camera import PointCloudWarning
 
 H, W = 96, 128
@@ -56,6 +56,19 @@ def test_flat_phantom_is_dropped_and_tall_object_kept():
     assert len(kept) == 2 and np.array_equal(kept.masks, found.masks[[0, 2]])
     assert np.allclose(kept.scores, [0.9, 0.7])  # order and scores kept
     assert len(drop_flat_masks(found, depth, CAMERA, min_height=0.004)) == 3  # a lower bar keeps the bump
+
+
+def test_surface_patch_of_the_table_is_dropped_and_object_faces_kept():
+    """The 6 mm bump lies on the table's plane, which runs on far beyond it; the box top ends at its edges."""
+    depth, found = tilted_table(), detections()
+    box_top = np.zeros((1, H, W), dtype=bool)
+    box_top[0][BOX] = True  # exactly the top face: flat, but its plane holds nothing outside it
+    found = Instances(masks=np.concatenate([found.masks, box_top]), scores=np.array([0.9, 0.8, 0.7, 0.6]))
+    assert surface_patches(found, depth, CAMERA, ratio=1.5).tolist() == [False, True, False, False]
+    kept = drop_surface_patches(found, depth, CAMERA, ratio=1.5)
+    assert np.allclose(kept.scores, [0.9, 0.7, 0.6])
+    # a ratio above the whole frame's table area keeps the bump too: the rule counts pixels, it is not fixed
+    assert len(drop_surface_patches(found, depth, CAMERA, ratio=H * W)) == 4
 
 
 def test_nominal_camera_still_separates_them():
