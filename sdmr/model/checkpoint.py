@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import pickle
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,16 +90,23 @@ def _torch_load(path: Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        detail = str(err).split("WeightsUnpickler error:")[-1].split("\n\nCheck the documentation")[0].strip()
-        if "Unsupported global" not in detail:
+        text = str(err)
+        # torch's wording varies by version ("Unsupported global: GLOBAL x", "unsupported GLOBAL x
+        # whose module x is blocked"): match it case-insensitively and show just that line
+        foreign = next((line.strip() for line in text.splitlines() if "unsupported global" in line.lower()), None)
+        if foreign is None:
+            detail = text.split("WeightsUnpickler error:")[-1].split("\n\nCheck the documentation")[0].strip()
             raise DataError(
                 f"cannot read checkpoint ({detail})", path, "the file is corrupt or not a torch file"
             ) from err
+        name = re.search(r"(?i)unsupported global:?\s*(?:GLOBAL\s+)?([\w.]+)", foreign)
+        foreign = f"unsupported global {name.group(1)}" if name else foreign
         raise DataError(
-            f"checkpoint holds objects other than tensors and plain data ({detail})",
+            f"checkpoint holds objects other than tensors and plain data ({foreign}); "
+            "it was not loaded for security reasons",
             path,
-            "re-save it as a plain state_dict (torch.save(model.state_dict(), path)); "
-            "arbitrary pickles are not loaded for security",
+            "re-save it as a plain state_dict (torch.save(model.state_dict(), path)) from a trusted copy; "
+            "arbitrary pickled objects are never loaded, as they can run code",
         ) from err
     except (RuntimeError, EOFError, OSError, ValueError) as err:
         raise DataError(
