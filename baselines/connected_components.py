@@ -17,6 +17,7 @@ the COCO ranking is by size.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.sparse import coo_matrix
@@ -25,6 +26,7 @@ from scipy.sparse.csgraph import connected_components
 from sdmr.bench.method import BaseMethod
 from sdmr.data.instances import Instances
 from sdmr.data.sample import Sample
+from sdmr.errors import ConfigError
 from sdmr.pointcloud.background import BackgroundSettings, remove_background, warn_if_empty
 
 
@@ -67,6 +69,15 @@ class ConnectedComponents(BaseMethod):
     name = "connected_components"
     summary = "support removed (bin mask or RANSAC plane), then connected components split at depth jumps (no learning)"
     Params = ConnectedComponentsParams
+
+    def __init__(self, params: Any | None = None, **overrides: Any) -> None:
+        super().__init__(params, **overrides)
+        from baselines.point_cloud_method import check_support_params
+
+        check_support_params(self.name, self.params)
+        if self.params.max_depth_jump <= 0:
+            raise ConfigError(f"{self.name}: max_depth_jump={self.params.max_depth_jump} cannot work",
+                              fix="--param max_depth_jump=0.01 (metres between neighbours of one segment)")
 
     def predict(self, sample: Sample) -> Instances:
         p = self.params

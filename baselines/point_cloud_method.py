@@ -19,6 +19,7 @@ from sdmr.bench.tuning import coco_ap, grid_search, parameter_grid, read_fitted_
 from sdmr.data.errors import DataError
 from sdmr.data.instances import Instances
 from sdmr.data.sample import Sample
+from sdmr.errors import ConfigError
 from sdmr.pointcloud.backends import check_backend
 from sdmr.pointcloud.background import BackgroundSettings, Foreground, remove_background, warn_if_empty
 from sdmr.pointcloud.masks import labels_to_instances
@@ -42,6 +43,21 @@ class PointCloudParams:
     use_bin_mask: bool = True  # bin pixels (segmasks_filled/) are background when the sample has them
     seed: int = 0
     fit_images: int = 10  # fit on the first N labelled training images (the paper: 10)
+
+
+def check_support_params(name: str, p: Any) -> None:
+    """The support-removal settings every depth baseline shares: a ``ConfigError`` naming the
+    parameter when it cannot work (before any image is read)."""
+    checks = (
+        ("plane_threshold", p.plane_threshold > 0, "a positive RANSAC inlier distance in metres, e.g. 0.01"),
+        ("min_height", p.min_height >= 0, "a height >= 0 m above the plane, e.g. 0.01"),
+        ("max_height", p.max_height > p.min_height, f"a height above min_height={p.min_height} m, e.g. 0.5"),
+        ("ransac_iterations", p.ransac_iterations >= 1, "at least 1, e.g. 200"),
+    )
+    for field_name, ok, fix in checks:
+        if not ok:
+            value = getattr(p, field_name)
+            raise ConfigError(f"{name}: {field_name}={value} cannot work", fix=f"--param {field_name}=... : {fix}")
 
 
 class PointCloudMethod(BaseMethod):
@@ -68,6 +84,9 @@ class PointCloudMethod(BaseMethod):
         """Refuse settings that cannot work before any image is processed."""
         p = self.params
         check_backend(p.backend)
+        check_support_params(self.name, p)
+        if p.fit_images < 1:
+            raise ConfigError(f"{self.name}: fit_images={p.fit_images} cannot work", fix="--param fit_images=10")
         if p.min_cluster_size < 1 or p.max_cluster_size < p.min_cluster_size:
             raise DataError(f"{self.name}: cluster size limits {p.min_cluster_size}–{p.max_cluster_size} are empty",
                             fix="set 1 ≤ min_cluster_size ≤ max_cluster_size")

@@ -35,6 +35,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from sdmr.cli import run_cli
 from sdmr.data.atomic import atomic_write_text, atomic_write_with
 from sdmr.data.coco import mask_annotations
 from sdmr.data.depth_io import DEPTH_FILE_ENCODINGS, DEPTH_FILE_PATTERNS, read_depth
@@ -42,6 +43,8 @@ from sdmr.data.errors import DataError
 from sdmr.data.instances import Instances
 from sdmr.data.intrinsics import CameraIntrinsics
 from sdmr.data.layout import label_pixels
+from sdmr.data.lock import FolderLock
+from sdmr.errors import ConfigError
 from sdmr.model.inference import DEFAULT_SURFACE_RATIO, DEFAULT_TRIM_BELOW_HEIGHT, InputScale, Segmenter, check_input_scale
 
 OVERLAY_ALPHA = 0.5
@@ -52,6 +55,7 @@ CHECKPOINT_SUFFIXES = (".ckpt", ".pt", ".pth")
 OUTPUT_DIRS = ("labels", "overlays", "detections")
 #: Warnings about the run, not one image (each is raised once): printed without a file, not counted.
 RUN_WARNINGS = ("InputScaleWarning", "PointCloudWarning")
+RESUME_HINT = "interrupted; every finished image is kept - rerun the same command to resume (done images are skipped)"
 
 
 def label_image(instances: Instances) -> np.ndarray:
@@ -369,14 +373,61 @@ def _summary(report: RunReport, out: Path) -> str:
     return text
 
 
+def check_device(text: str, option: str = "--device") -> str:
+    """A torch device string that exists on this machine, else a ``ConfigError`` naming ``option``."""
+    import torch
+
+    try:
+        device = torch.device(text)
+    except (RuntimeError, ValueError, TypeError):
+        raise ConfigError(f"{option} {text!r} is not a torch device", fix=f"pass {option} cpu, or cuda / cuda:0 "
+                          "on a machine with a GPU") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ConfigError(f"{option} {text}: this machine has no CUDA GPU", fix=f"pass {option} cpu")
+        if device.index is not None and device.index >= count:
+            raise ConfigError(f"{option} {text}: there is no such GPU (this machine has {count}: "
+                              f"cuda:0..cuda:{count - 1})", fix=f"pass {option} cuda:0 (or cpu)")
+    elif device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ConfigError(f"{option} {text}: MPS is not available here", fix=f"pass {option} cpu")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"{option} {text!r}: sdmr-segment runs on cpu or cuda", fix=f"pass {option} cpu")
+    return text
+
+
+def check_arguments(args: argparse.Namespace, inputs: Sequence[str]) -> None:
+    """Every number and the output folder, before a model is loaded or anything is written."""
+    from sdmr.cli import check_output_dir
+
+    if args.threads is not None and args.threads < 1:
+        raise ConfigError(f"--threads must be >= 1, got {args.threads}", fix="pass --threads 1 (or leave it out)")
+    if args.proposals is not None and args.proposals < 1:
+        raise ConfigError(f"--proposals must be >= 1, got {args.proposals}", fix="e.g. --proposals 1000")
+    if not 0.0 <= args.score_threshold <= 1.0:
+        raise ConfigError(f"--score-threshold must lie in [0, 1], got {args.score_threshold}",
+                          fix="pass a detection confidence, e.g. --score-threshold 0.5")
+    check_device(args.device)
+    out = args.out.resolve() if args.out.exists() else None
+    is_input = out is not None and any(Path(item).is_dir() and Path(item).resolve() == out for item in inputs)
+    check_output_dir(args.out, "--out", () if is_input else (*OUTPUT_DIRS, "images.json", "detections.json"),
+                     "an sdmr-segment output (labels/, overlays/, detections/)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Parse, then run; every way a run ends is one line and an exit code (:func:`sdmr.cli.run_cli`)."""
     args = build_parser().parse_args(argv)
+    return run_cli(lambda: _main(args), "sdmr-segment", RESUME_HINT, stream=sys.stdout)
+
+
+def _main(args: argparse.Namespace) -> int:
     inputs = list(args.inputs)
     if args.checkpoint is None and len(inputs) > 1 and Path(inputs[0]).suffix in CHECKPOINT_SUFFIXES:
         args.checkpoint = inputs.pop(0)  # the old `sdmr-segment CKPT INPUT...` form
         print("sdmr-segment: note: pass the checkpoint as --checkpoint PATH (the positional form is deprecated)",
               file=sys.stderr)
     try:
+        check_arguments(args, inputs)
         if not args.depth_scale > 0:
             raise DataError(f"--depth-scale must be positive, got {args.depth_scale}",
                             fix="pass the factor that turns the file's unit into metres (mm: 0.001)")
@@ -397,9 +448,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DataError as err:
         print(f"sdmr-segment: error: {err}")
         return 2
-    report = segment_files(
-        segmenter, files, args.out, args.overwrite, args.depth_scale, intrinsics, progress=not args.no_progress
-    )
+    with FolderLock(args.out, "sdmr-segment"):  # one writer per output folder
+        report = segment_files(
+            segmenter, files, args.out, args.overwrite, args.depth_scale, intrinsics, progress=not args.no_progress
+        )
     print(_summary(report, args.out))
     return 1 if report.failed else 0
 

@@ -4,8 +4,9 @@
     sdmr-bench --method connected_components --dataset DIR --output runs/cc [--param name=value ...]
     sdmr-bench compare runs/cc runs/sdmr --output runs/compare
 
-User mistakes (unknown method, bad parameter, bad data) print one ``error:`` line and exit 2;
-anything else is a bug and keeps its traceback.
+User mistakes (unknown method, bad parameter, bad data, an output folder that is not ours)
+print one ``sdmr-bench: error:`` line and exit 2; Ctrl-C exits 130 (SIGTERM 143) keeping every
+finished image, so the same command resumes; anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -19,9 +20,12 @@ from pathlib import Path
 from sdmr.bench.harness import BenchConfig, MethodFailed, run_benchmark
 from sdmr.bench.metrics import BACKENDS, PROTOCOLS
 from sdmr.bench.registry import MethodNotFound, ParameterError, describe, discover_methods
+from sdmr.cli import run_cli
 from sdmr.data.errors import DataError
 
 USER_ERRORS = (MethodNotFound, ParameterError, DataError, MethodFailed)
+RESUME_HINT = ("interrupted; every finished image is stored in the run folder - rerun the same command "
+               "to resume")
 
 
 def _run_parser() -> argparse.ArgumentParser:
@@ -113,7 +117,8 @@ def run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    try:
+
+    def run_command() -> int:
         if argv[:1] == ["compare"]:
             from sdmr.bench.report import compare_runs
 
@@ -124,9 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser = _run_parser()
         args = parser.parse_args(argv)
         return list_methods() if args.list else run(args, parser)
-    except USER_ERRORS as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+
+    return run_cli(run_command, "sdmr-bench", RESUME_HINT, user_errors=USER_ERRORS)
 
 
 if __name__ == "__main__":

@@ -49,8 +49,10 @@ from sdmr.bench.registry import ParameterError, build_method, get_method, parse_
 from sdmr.data.atomic import atomic_write_text
 from sdmr.data.errors import DataError
 from sdmr.data.instances import Instances
+from sdmr.data.lock import LOCK_NAME, FolderLock
 from sdmr.data.safe_load import load_json_object
 from sdmr.data.sample import Sample
+from sdmr.errors import ConfigError
 
 RESULT_KEYS = (*COCO_METRIC_KEYS, "merged_pairs", *OVERLAP_KEYS, "seconds_per_image", "num_images", "num_failed")
 SCHEMA_VERSION = 1
@@ -147,7 +149,11 @@ def _init_worker(method: Any, dataset: Sequence[Sample], protocol: str, warmup: 
 
 def _init_forked_worker(method: Any, dataset: Sequence[Sample], protocol: str, warmup: int) -> None:
     """One compute thread per worker process, as torch's DataLoader workers do: N processes
-    already use N cores, and OpenMP pools inherited through fork are not safe to reuse."""
+    already use N cores, and OpenMP pools inherited through fork are not safe to reuse.
+    Ctrl-C is the parent's to report (it cancels the pool and keeps the finished images)."""
+    from sdmr.cli import ignore_sigint_in_worker
+
+    ignore_sigint_in_worker()
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(1)
@@ -306,10 +312,23 @@ def summarize_method(name: str, method: Any, records: list[dict], backend: str, 
 
 
 # ------------------------------------------------------------------ the run
+def check_run_settings(config: BenchConfig) -> None:
+    """Refuse, before any dataset or model is opened or anything written, numbers that cannot
+    work and an output folder that is not ours (a file, not writable, someone else's files)."""
+    from sdmr.cli import check_output_dir
+
+    for option, value, low in (("--workers", config.workers, 0), ("--limit", config.limit, 1),
+                               ("--overlays", config.num_overlays, 0), ("--warmup", config.warmup, 0)):
+        if value is not None and value < low:
+            raise ConfigError(f"{option} must be >= {low}, got {value}",
+                              fix=f"pass {option} {max(low, 1)}" + (" (or leave it out)" if option == "--limit" else ""))
+    check_output_dir(config.output, "--output", ("run_config.json",), "an sdmr-bench run folder (no run_config.json)")
+
+
 def _start_run_folder(config: BenchConfig, kind: str, out: Path) -> dict:
     stored = {**dataclasses.asdict(config), "dataset": str(Path(config.dataset).resolve()), "dataset_type": kind}
     config_path = out / "run_config.json"
-    if out.is_dir() and any(out.iterdir()) and not config_path.exists():
+    if out.is_dir() and any(p.name != LOCK_NAME for p in out.iterdir()) and not config_path.exists():
         raise DataError("the output folder exists and is not an sdmr-bench run folder (no run_config.json)",
                         out, "choose a new or empty --output folder")
     if config.overwrite and out.exists():
@@ -329,11 +348,14 @@ def _start_run_folder(config: BenchConfig, kind: str, out: Path) -> dict:
 
 
 def run_benchmark(config: BenchConfig) -> dict:
-    """Run every method of ``config`` and write the run folder; returns ``results.json``'s content."""
-    from sdmr.bench import report
+    """Run every method of ``config`` and write the run folder; returns ``results.json``'s content.
 
+    Everything that can be refused (settings, method parameters, the output folder, the dataset)
+    is refused before the run folder is touched; the folder is locked for the run (`FolderLock`).
+    """
     if not config.methods:
         raise ParameterError("no method selected: pass --method NAME (see sdmr-bench --list)")
+    check_run_settings(config)
     check_protocol(config.protocol)
     backend = resolve_backend(config.backend)  # before any work: scoring comes after every image
     overrides = method_overrides(config.methods, config.params)
@@ -349,12 +371,20 @@ def run_benchmark(config: BenchConfig) -> dict:
         )
     train = None if config.fit_split is None else open_split(config.dataset, kind, config.fit_split,
                                                                  config.intrinsics)[0]
+    methods = {name: build_method(name, overrides[name]) for name in config.methods}  # bad parameters: now
     out = Path(config.output)
-    stored = _start_run_folder(config, kind, out)
+    with FolderLock(out, "sdmr-bench"):  # one writer per run folder
+        stored = _start_run_folder(config, kind, out)
+        return _run_methods(config, methods, dataset, train, kind, out, stored, backend)
+
+
+def _run_methods(config: BenchConfig, methods: dict[str, Any], dataset: Sequence[Sample],
+                 train: Sequence[Sample] | None, kind: str, out: Path, stored: dict, backend: str) -> dict:
+    from sdmr.bench import report
+
     results: dict[str, dict] = {}
     records_by_method: dict[str, list[dict]] = {}
-    for name in config.methods:
-        method = build_method(name, overrides[name])
+    for name, method in methods.items():
         folder = out / "methods" / name
         if train is not None:
             folder.mkdir(parents=True, exist_ok=True)

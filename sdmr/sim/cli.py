@@ -7,7 +7,7 @@ import json
 import logging
 import sys
 
-from sdmr.data.errors import DataError
+from sdmr.cli import run_cli
 
 
 def _int_at_least(low: int):
@@ -122,6 +122,9 @@ def _run_preview(argv: list[str]) -> int:
     parser.add_argument("--columns", type=_int_at_least(1), default=3)
     parser.add_argument("--split", choices=["train", "test"], default=None)
     args = parser.parse_args(argv)
+    from sdmr.data.layout import refuse_dataset_file
+
+    refuse_dataset_file(args.output, args.dataset, "--output", may_replace=lambda p: p.suffix.lower() == ".png")
     print(preview_grid(args.dataset, args.output, args.count, args.columns, args.split))
     return 0
 
@@ -130,13 +133,15 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     commands = {"merge": _run_merge, "preview": _run_preview}
-    try:
+
+    def run() -> int:
         if argv and argv[0] in commands:
             return commands[argv[0]](argv[1:])
         return _run_generate(argv)
-    except DataError as err:
-        print(f"sdmr-generate: error: {err}", file=sys.stderr)
-        return 2
+
+    # a bad setting/file is one line and exit 2; Ctrl-C 130 / SIGTERM 143 keep every finished image
+    return run_cli(run, "sdmr-generate", "interrupted; every finished image is kept - rerun the same command "
+                   "to resume where it stopped")
 
 
 if __name__ == "__main__":

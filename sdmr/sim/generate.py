@@ -222,6 +222,9 @@ _WORKER_ERROR: Exception | None = None
 
 def _init_worker(cfg: GenerateConfig, output: str, library: ObjectLibrary, gl_threads: int | None) -> None:
     global _WORKER, _WORKER_ERROR
+    from sdmr.cli import ignore_sigint_in_worker
+
+    ignore_sigint_in_worker()  # Ctrl-C: the parent reports it and terminates the pool
     if gl_threads:
         os.environ.setdefault("LP_NUM_THREADS", str(gl_threads))  # llvmpipe threads per process
     logging.basicConfig(level=logging.WARNING)
