@@ -17,14 +17,17 @@ import numpy as np
 from tqdm import tqdm
 
 from sdmr.data import layout as L
+from sdmr.data.atomic import find_temp_files
 from sdmr.data.catalog import check_dataset_name, depth_encoding_kwargs, detect_dataset, open_dataset
 from sdmr.data.depth_io import read_depth, valid_mask
 from sdmr.data.errors import DataError
+from sdmr.data.lock import LOCK_NAME, lock_holder
 from sdmr.data.sample import Sample
 from sdmr.data.wisdom import WisdomDataset, detect_layout
 
 # problem kind ← words of a DataError's problem text; the first match wins
 _KINDS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("unsafe_path", (L.UNSAFE_PATH_PROBLEM,)),
     ("missing_file", ("not found",)),
     ("corrupt_file", ("cannot decode", "cannot read", "not valid json", "expected a json")),
     ("wrong_encoding", ("read as", "expected a 16-bit")),
@@ -36,7 +39,13 @@ _KINDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("bad_labels", ("label",)),
     ("bad_depth", ("depth",)),
 )
-PROBLEM_KINDS: tuple[str, ...] = (*(kind for kind, _ in _KINDS), "incomplete_image", "invalid_data")
+PROBLEM_KINDS: tuple[str, ...] = (
+    *(kind for kind, _ in _KINDS),
+    "incomplete_image",
+    "incomplete_dataset",
+    "orphan_temp_file",
+    "invalid_data",
+)
 
 
 def classify(err: DataError) -> str:
@@ -258,6 +267,42 @@ def _check_generic(report: CheckReport, dataset: Sequence[Sample], progress: boo
         check_sample(report, sample, where)
 
 
+def _check_leftovers(report: CheckReport, root: Path) -> bool:
+    """What an interrupted writer leaves: temp files of atomic writes, a generation that never
+    finished. Returns False when there are no images to read at all (only the run's settings)."""
+    holder = lock_holder(root)
+    if holder is not None:
+        report.add(
+            "incomplete_dataset",
+            root,
+            f"is being written right now (pid {holder} holds {LOCK_NAME}): check it once that process has ended",
+        )
+    else:  # with no writer alive, every temp file is an orphan
+        for path in find_temp_files(root):
+            report.add(
+                "orphan_temp_file",
+                path,
+                "temp file left by an interrupted write; rerunning sdmr-generate on this folder removes it "
+                "(or delete it: the file it was meant to replace is intact)",
+            )
+    started = (root / L.RUN_CONFIG).is_file()
+    if started or (root / L.META_DIR).is_dir():
+        missing = [
+            name
+            for name in (L.MANIFEST, L.index_file(root, "train").name, L.index_file(root, "test").name)
+            if not (root / name).is_file()
+        ]
+        if missing:
+            report.add(
+                "incomplete_dataset",
+                root / missing[0],
+                f"generation never finished (no {', '.join(missing)}): rerun the same sdmr-generate command "
+                "(same --output and settings) to finish it",
+            )
+    has_images = any((root / d).is_dir() for d in (L.DEPTH_DIR, L.DEPTH_NUMPY_DIR, "images"))
+    return has_images or not started
+
+
 def check_dataset(
     path: str | Path, dataset: str | None = None, depth_encoding: str | None = None, progress: bool = True
 ) -> CheckReport:
@@ -266,6 +311,8 @@ def check_dataset(
     name = check_dataset_name(dataset, root) if dataset else detect_dataset(root)
     kwargs = depth_encoding_kwargs(name, depth_encoding, root)
     report = CheckReport(root=root, dataset=name)
+    if root.is_dir() and not _check_leftovers(report, root):
+        return report
     try:
         if name in ("wisdom_sim", "wisdom_real"):
             _check_wisdom(report, root, depth_encoding, progress)

@@ -17,6 +17,7 @@ from sdmr.cli import run_cli
 from sdmr.data.catalog import DATASET_NAMES, depth_encoding_kwargs, detect_dataset, open_dataset
 from sdmr.data.check import check_dataset
 from sdmr.data.depth_io import DEPTH_FILE_ENCODINGS
+from sdmr.data.layout import refuse_dataset_file
 from sdmr.data.sample import Sample
 
 
@@ -48,7 +49,44 @@ def describe(dataset: Sequence[Sample], name: str, root: Path) -> list[tuple[str
         rows.append(("camera", str(first["intrinsics"]) if first["intrinsics"] is not None else "none"))
     manifest = getattr(dataset, "manifest", None)
     if manifest:
-        rows.append(("manifest", json.dumps(manifest, sort_keys=True)))
+        rows += manifest_rows(manifest)
+    return rows
+
+
+def _count(value: object) -> str:
+    return str(len(value)) if isinstance(value, list | dict) else str(value)
+
+
+def manifest_rows(manifest: dict) -> list[tuple[str, str]]:
+    """A few short rows of what ``manifest.json`` says: counts, never its lists of object names."""
+    head = f"{manifest.get('format', '?')} v{manifest.get('version', '?')}, {manifest.get('num_images', '?')} images"
+    rows = [("manifest", head)]
+    splits = manifest.get("splits")
+    if isinstance(splits, dict):
+        rows.append(("  splits", ", ".join(f"{k} {v}" for k, v in splits.items())))
+    depth = manifest.get("depth")
+    if isinstance(depth, dict):
+        rows.append(("  depth", json.dumps(depth, sort_keys=True)))
+    has = [name for key, name in (("has_amodal", "amodal"), ("has_color", "colour"), ("has_bin_mask", "bin masks"))
+           if manifest.get(key)]  # fmt: skip
+    rows.append(("  extras", ", ".join(has) or "none"))
+    metadata = manifest.get("metadata") if isinstance(manifest.get("metadata"), dict) else {}
+    made = metadata.get("generator") or manifest.get("created_by")
+    if made:
+        rows.append(("  made by", str(made)))
+    config = metadata.get("config")
+    if isinstance(config, dict):
+        rows.append(("  generator", ", ".join(f"{k} {config[k]}" for k in ("preset", "seed", "views_per_heap")
+                                               if k in config)))  # fmt: skip
+    objects = metadata.get("objects")
+    if isinstance(objects, dict):
+        parts = [f"source {objects.get('source')}"]
+        parts += [f"{k} {_count(objects[k])}" for k in ("train", "test") if k in objects]
+        if "names" in objects:
+            parts.append(f"{_count(objects['names'])} named (see manifest.json)")
+        rows.append(("  objects", ", ".join(parts)))
+    if metadata.get("merged_from"):
+        rows.append(("  merged from", f"{_count(metadata['merged_from'])} shards"))
     return rows
 
 
@@ -66,9 +104,12 @@ def cmd_to_coco(args: argparse.Namespace) -> int:
 
     name = args.dataset or detect_dataset(args.path)
     kwargs = depth_encoding_kwargs(name, args.depth_encoding, args.path)
+    refuse_dataset_file(args.out, args.path, "OUT")  # before reading anything
     dataset = open_dataset(name, args.path, split=args.split, **kwargs)
 
-    out = export_coco(dataset, args.out, description=f"{name} {args.path} split={args.split}", progress=True)
+    out = export_coco(
+        dataset, args.out, description=f"{name} {args.path} split={args.split}", progress=True, out_argument="OUT"
+    )
     num_annotations = len(json.loads(Path(out).read_text())["annotations"])
     print(f"wrote {out}: {len(dataset)} images, {num_annotations} annotations")
     return 0
@@ -100,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     to_coco = sub.add_parser("to-coco", help="export labelled images as COCO JSON (RLE masks)")
     to_coco.add_argument("path")
     to_coco.add_argument("out")
-    to_coco.add_argument("--split", default=None, help="train | test (default: every image)")
+    to_coco.add_argument("--split", default=None, help="train | test | all (default: all, every image)")
     common(to_coco)
     to_coco.set_defaults(func=cmd_to_coco)
     return parser

@@ -26,7 +26,7 @@ from sdmr.data.errors import DataError
 from sdmr.data.folder import resolve_intrinsics, whole_dataset_split
 from sdmr.data.instances import Instances
 from sdmr.data.intrinsics import CameraIntrinsics
-from sdmr.data.layout import read_json
+from sdmr.data.layout import UNSAFE_PATH_PROBLEM, read_json, refuse_dataset_file, resolve_inside
 from sdmr.data.sample import Sample
 
 CATEGORY = {"id": 1, "name": "object", "supercategory": "object"}
@@ -78,6 +78,7 @@ def export_coco(
     depth_file: Callable[[Sample], tuple[Path, str]] | None = None,
     description: str = "",
     progress: bool = False,
+    out_argument: str = "out_json",
 ) -> Path:
     """Write a COCO instances JSON for labelled ``samples``; returns the JSON path.
 
@@ -85,6 +86,8 @@ def export_coco(
     the dataset's own ``depth_path(image_id)`` (all sdmr datasets have one).
     """
     out_json = Path(out_json)
+    if getattr(samples, "root", None) is not None:  # never replace a file of the dataset being exported
+        refuse_dataset_file(out_json, samples.root, out_argument, (getattr(samples, "json_path", None),))
     if depth_file is None:
         owner = getattr(samples, "depth_path", None)
         if owner is None:
@@ -97,7 +100,7 @@ def export_coco(
         def depth_file(sample: Sample) -> tuple[Path, str]:
             return owner(sample["image_id"])
 
-    images, annotations = [], []
+    images, annotations, depth_paths = [], [], []
     for sample in tqdm(samples, desc="to-coco", unit="img", disable=not progress):
         instances = sample["instances"]
         if instances is None:
@@ -107,13 +110,12 @@ def export_coco(
                 "export a labelled dataset (COCO needs masks)",
             )
         path, encoding = depth_file(sample)
+        depth_paths.append(Path(path).resolve())
         height, width = sample["depth"].shape
         images.append(
             {
                 "id": int(sample["image_id"]),
-                "file_name": Path(
-                    os.path.relpath(Path(path).resolve(), out_json.parent.resolve())
-                ).as_posix(),
+                "file_name": "",  # relative to the image root, filled in below
                 "height": int(height),
                 "width": int(width),
                 "depth_encoding": encoding,
@@ -122,8 +124,17 @@ def export_coco(
         annotations += instances_to_annotations(instances, sample["image_id"], first_id=len(annotations) + 1)
     if len({image["id"] for image in images}) != len(images):
         raise DataError("two samples share an image_id", out_json, "give every sample a distinct image_id")
+    # Names stay inside the folder they are read from: the JSON's own folder, or, when the images
+    # are not below it, the folder holding them all, recorded (relative) as "image_root".
+    here = out_json.parent.resolve()
+    base = here
+    if depth_paths and any(os.path.relpath(p, here).startswith("..") for p in depth_paths):
+        base = Path(os.path.commonpath([p.parent for p in depth_paths]))
+    for image, path in zip(images, depth_paths, strict=True):
+        image["file_name"] = Path(os.path.relpath(path, base)).as_posix()
     data = {
         "info": {"description": description or "sdmr export", "version": "1.0"},
+        **({"image_root": Path(os.path.relpath(base, here)).as_posix()} if base != here else {}),
         "images": images,
         "annotations": annotations,
         "categories": [CATEGORY],
@@ -184,11 +195,11 @@ class CocoJsonDataset(Sequence):
             )
         self.root = self.json_path.parent
         whole_dataset_split(split, self.json_path, "coco_json")
-        self.image_root = Path(image_root) if image_root is not None else self.root
         self.depth_encoding = (
             None if depth_encoding is None else check_encoding(depth_encoding, self.json_path)
         )
         data = read_json(self.json_path)
+        self.image_root = self._image_root(image_root, data)
         for key in ("images", "annotations"):
             if not isinstance(data.get(key), list):
                 raise DataError(
@@ -203,6 +214,7 @@ class CocoJsonDataset(Sequence):
                         "give every image id and file_name",
                     )
             _integer_id(image["id"], f"images[{position}].id", self.json_path)
+            resolve_inside(self.image_root, image["file_name"], self.json_path, f"images[{position}].file_name")
         self.images = sorted(data["images"], key=lambda image: int(image["id"]))
         self.by_image: dict[int, list[dict]] = {}
         for position, annotation in enumerate(data["annotations"]):
@@ -226,19 +238,37 @@ class CocoJsonDataset(Sequence):
         self.intrinsics = resolve_intrinsics(intrinsics, self.root)
         self.manifest = None
 
+    def _image_root(self, image_root: str | Path | None, data: dict) -> Path:
+        """The folder ``file_name``s are relative to: the caller's ``image_root``, else the one the
+        JSON records (our export writes it when the images are not below the JSON), else its folder."""
+        if image_root is not None:
+            return Path(image_root)
+        declared = data.get("image_root")
+        if declared is None:
+            return self.root
+        if not isinstance(declared, str) or os.path.isabs(declared):
+            raise DataError(
+                f"image_root {declared!r} {UNSAFE_PATH_PROBLEM} {self.root} (an absolute path)",
+                self.json_path,
+                "store image_root relative to the JSON's folder, or pass image_root= explicitly",
+            )
+        return self.root / declared
+
     def __len__(self) -> int:
         return len(self.images)
 
     def depth_path(self, image_id: int) -> tuple[Path, str]:
-        image = self.images[self.positions[int(image_id)]]
+        position = self.positions[int(image_id)]
+        image = self.images[position]
         encoding = self.depth_encoding or image.get("depth_encoding")
         if encoding is None:
             raise DataError(
-                f"no depth encoding for {image.get('file_name')}",
+                f"no depth encoding for {image.get('file_name')} (its images[] entry has no depth_encoding key)",
                 self.json_path,
-                "pass depth_encoding='mm16' | 'wisdom8' | 'npy' (the file does not say)",
+                "pass --depth-encoding mm16 | wisdom8 | npy | tiff (the file does not say)",
             )
-        return self.image_root / image["file_name"], check_encoding(encoding, self.json_path)
+        path = resolve_inside(self.image_root, image["file_name"], self.json_path, "file_name")
+        return path, check_encoding(encoding, self.json_path)
 
     def __getitem__(self, position: int) -> Sample:  # type: ignore[override]
         if not 0 <= position < len(self):

@@ -63,7 +63,7 @@ def validate_depth(depth: np.ndarray, source: str | Path | None = None) -> np.nd
             f"depth must be float metres, got {depth.dtype}",
             source,
             "decode the file with sdmr.data.read_depth(path, encoding=...) (16-bit millimetre "
-            "images: encoding='mm16')",
+            "images: --depth-encoding mm16)",
         )
     depth = depth.astype(np.float32, copy=False)
     if np.isinf(depth).any():
@@ -77,7 +77,8 @@ def validate_depth(depth: np.ndarray, source: str | Path | None = None) -> np.nd
     return depth
 
 
-def _open_png(path: Path) -> np.ndarray:
+def open_png(path: Path) -> np.ndarray:
+    """The pixels of an image file PIL reads (PNG, TIFF) as an array; a missing or corrupt file is a DataError."""
     if not path.is_file():
         raise DataError("file not found", path, "check the dataset folder and its index files")
     try:
@@ -90,41 +91,94 @@ def _open_png(path: Path) -> np.ndarray:
         ) from err
 
 
+_MAGIC = ((b"\x93NUMPY", "npy"), (b"PK\x03\x04", "npy"), (b"\x89PNG", "image"), (b"II*\x00", "image"),
+          (b"MM\x00*", "image"))  # fmt: skip
+
+
+def _file_kind(path: Path) -> str | None:
+    """``"npy"`` (a .npy/.npz), ``"image"`` (PNG/TIFF) or None, from the file's first bytes."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+    except OSError:
+        return None
+    return next((kind for magic, kind in _MAGIC if head.startswith(magic)), None)
+
+
+def _is_colour(raw: np.ndarray) -> bool:
+    """A 3/4-channel image whose colour channels differ: a colour photo, never depth."""
+    return raw.ndim == 3 and raw.shape[2] >= 3 and not (
+        np.array_equal(raw[..., 0], raw[..., 1]) and np.array_equal(raw[..., 0], raw[..., 2])
+    )
+
+
+def fitting_encoding(raw: np.ndarray) -> str | None:
+    """The depth encoding an image's pixel format fits, or None (a colour image is no depth)."""
+    if raw.ndim == 2 and raw.dtype in (np.uint16, np.int32, np.uint32):
+        return "mm16"
+    if raw.ndim == 2 and np.issubdtype(raw.dtype, np.floating):
+        return "tiff"
+    if raw.dtype == np.uint8 and (raw.ndim == 2 or (raw.shape[2] >= 3 and not _is_colour(raw))):
+        return "wisdom8"
+    return None
+
+
+_KIND = {"mm16": "16-bit millimetre depth", "wisdom8": "8-bit WISDOM depth", "tiff": "float TIFF depth"}
+
+
+def _wrong_encoding(raw: np.ndarray, encoding: str, path: Path) -> DataError:
+    """The file is a readable image, just not in ``encoding``: say which encoding it is in."""
+    got = f"{raw.dtype} {raw.shape}"
+    problem = (
+        f"expected a single-channel float TIFF in metres, got {got} (read as {_KIND[encoding]})"
+        if encoding == "tiff"
+        else f"{got} image read as {_KIND[encoding]}"
+    )
+    right = fitting_encoding(raw)
+    if right is None:
+        return DataError(
+            f"{problem}: it is a colour (RGB) image",
+            path,
+            "this is a colour image, not depth: point at the depth files (e.g. depth/, not rgb/)",
+        )
+    return DataError(f"{problem}; it looks like {right}", path, f"use --depth-encoding {right}")
+
+
 def read_depth(path: str | Path, encoding: str) -> np.ndarray:
-    """Read a depth file as float32 metres (0 = invalid for PNGs, NaN allowed in npy)."""
+    """Read a depth file as float32 metres (0 = invalid for PNGs, NaN allowed in npy).
+
+    A readable file in another encoding than ``encoding`` is reported as such, naming the
+    encoding that fits (decided from the file's format, never from its depth values)."""
     path = Path(path)
     check_encoding(encoding, path)
+    kind = _file_kind(path)
     if encoding == "npy":
+        if kind == "image":
+            raw = open_png(path)
+            right = fitting_encoding(raw)
+            raise DataError(
+                f"{raw.dtype} {raw.shape} image file read as a numpy (npy) depth file",
+                path,
+                f"use --depth-encoding {right}" if right else "this is a colour image, not depth: point at the depth files",
+            )
         return _read_float_array(path)
-    raw = _open_png(path)
+    if kind == "npy":
+        raise DataError(
+            f"numpy file read as a {encoding} depth image",
+            path,
+            "use --depth-encoding npy (float metres in .npy/.npz)",
+        )
+    raw = open_png(path)
     if encoding == "tiff":
         if raw.ndim != 2 or not np.issubdtype(raw.dtype, np.floating):
-            raise DataError(
-                f"expected a single-channel float TIFF in metres, got {raw.dtype} {raw.shape}",
-                path,
-                "for a 16-bit millimetre image use encoding='mm16'; otherwise save float32 metres",
-            )
+            raise _wrong_encoding(raw, encoding, path)
         return validate_depth(raw, path)
     if encoding == "mm16":
-        if raw.dtype == np.uint8:
-            raise DataError(
-                "8-bit image read as 16-bit millimetre depth",
-                path,
-                "use encoding='wisdom8' for the original 8-bit WISDOM PNGs",
-            )
         if raw.ndim != 2 or raw.dtype not in (np.uint16, np.int32, np.uint32):
-            raise DataError(
-                f"expected a 16-bit single-channel PNG, got {raw.dtype} {raw.shape}",
-                path,
-                "store millimetres as a single-channel uint16 PNG, or float metres as .npy (encoding='npy')",
-            )
+            raise _wrong_encoding(raw, encoding, path)
         return validate_depth(raw.astype(np.float32) / 1000.0, path)
-    if raw.dtype != np.uint8:
-        raise DataError(
-            f"{raw.dtype} image read as 8-bit WISDOM depth",
-            path,
-            "use encoding='mm16' for 16-bit millimetre PNGs",
-        )
+    if fitting_encoding(raw) != "wisdom8":
+        raise _wrong_encoding(raw, encoding, path)
     if raw.ndim == 3:
         raw = raw[..., 0]
     return (WISDOM_MIN_DEPTH + raw.astype(np.float32) / 255.0 * (WISDOM_MAX_DEPTH - WISDOM_MIN_DEPTH)).astype(

@@ -25,7 +25,8 @@ def whole_dataset_split(split: str | None, root: Path, name: str) -> None:
         raise DataError(
             f"dataset '{name}' has no '{split}' split (it has no index files: every image is evaluation data)",
             root,
-            "pass split=None (or 'test'), or convert it to our layout with DatasetWriter to make splits",
+            "use --split all (split=None in Python) or --split test, or convert it to our layout with "
+            "DatasetWriter to make splits",
         )
 
 
@@ -62,11 +63,17 @@ class FolderDataset(Sequence):
             {p for pat in patterns for p in self.root.glob(pat) if p.is_file() and not p.name.startswith(".")}
         )
         if not self.files:
-            hint = (
-                "for PNG depth pass depth_encoding='mm16' (16-bit millimetres) or 'wisdom8'"
-                if self.depth_encoding == "npy"
-                else "check the folder and the pattern"
-            )
+            from sdmr.data.ocid import depth_files_in
+
+            if depth_files_in(self.root):
+                hint = "this is an OCID sequence folder (depth/, label/): use --dataset ocid"
+            elif self.depth_encoding == "npy":
+                hint = (
+                    "for PNG depth use --depth-encoding mm16 (16-bit millimetres; depth_encoding='mm16' in "
+                    "Python) or --depth-encoding wisdom8"
+                )
+            else:
+                hint = "check the folder and the pattern"
             raise DataError(f"no depth files matching {', '.join(patterns)}", self.root, hint)
         self.intrinsics = resolve_intrinsics(intrinsics, self.root)
         self.manifest = None

@@ -8,14 +8,16 @@ byte for byte.
 from __future__ import annotations
 
 import io
+import os
 import re
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from sdmr.data.depth_io import _open_png
+from sdmr.data.depth_io import open_png
 from sdmr.data.errors import DataError
 from sdmr.data.safe_load import load_array_file, load_json_object
 
@@ -27,6 +29,7 @@ COLOR_DIR = "color_ims"
 BIN_DIR = "segmasks_filled"
 META_DIR = "image_meta"
 MANIFEST = "manifest.json"
+RUN_CONFIG = "generate_config.json"  # sdmr-generate's settings, written before its first image
 INTRINSICS_FILE = "camera_intrinsics.intr"
 SPLITS = ("train", "test")
 FORMAT_NAME = "sdmr"
@@ -68,6 +71,84 @@ def indices_in(folder: Path, suffixes: tuple[str, ...] | None) -> set[int]:
     return found
 
 
+# ------------------------------------------------------------------ names read from data files
+UNSAFE_PATH_PROBLEM = "points outside the dataset folder"
+
+
+def resolve_inside(root: str | Path, name: object, source: str | Path | None, what: str = "file name") -> Path:
+    """``root / name`` for a ``name`` read from a data file (COCO ``file_name``, a manifest entry),
+    refused when it is not a plain relative name or could leave ``root`` (``..``, an absolute path).
+
+    The test is on the name itself (lexical): a symlink the dataset's owner placed inside ``root``
+    still works, but no file can steer a reader outside the folder it was given."""
+    root = Path(root)
+    if not isinstance(name, str) or not name.strip() or "\x00" in name:
+        raise DataError(
+            f"{what} {name!r} is not a file name", source, "store a path relative to the dataset folder"
+        )
+    normal = os.path.normpath(name)
+    if os.path.isabs(name) or normal == ".." or normal.startswith(".." + os.sep):
+        raise DataError(
+            f"{what} {name!r} {UNSAFE_PATH_PROBLEM} {root}",
+            source,
+            f"store names relative to {root} without '..' or a leading '/' (move the files into it)",
+        )
+    return root / normal
+
+
+#: Folders whose files a dataset reads (ours, WISDOM raw, OCID) and files at its root that say what it is.
+DATA_FOLDERS = (
+    DEPTH_DIR, DEPTH_NUMPY_DIR, MODAL_DIR, AMODAL_DIR, COLOR_DIR, BIN_DIR, META_DIR,
+    "images", "modal_masks", "semantic_masks", "depth", "label", "rgb",
+)  # fmt: skip
+RESERVED_FILES = (
+    MANIFEST, RUN_CONFIG, INTRINSICS_FILE, "train_indices.npy", "test_indices.npy", "metadata.json",
+)  # fmt: skip
+
+
+def _is_coco_json(path: Path) -> bool:
+    try:
+        data = load_json_object(path, "JSON file", "", "")
+    except DataError:
+        return False
+    return isinstance(data.get("images"), list) and isinstance(data.get("annotations"), list)
+
+
+def refuse_dataset_file(
+    out: str | Path,
+    dataset_root: str | Path,
+    argument: str,
+    inputs: tuple[str | Path | None, ...] = (),
+    may_replace: Callable[[Path], bool] | None = None,
+) -> Path:
+    """``out`` if writing it cannot replace a file of the dataset at ``dataset_root``; else a DataError
+    naming ``argument``. Refused: a folder; one of ``inputs`` (what is being read); a file the
+    layout reserves (``manifest.json``, split files, ...); anything in an image folder; any other
+    existing file inside the dataset unless ``may_replace(out)`` (default: it is a COCO JSON, i.e. a
+    previous export)."""
+    out = Path(out)
+    if out.is_dir():
+        raise DataError(f"{argument} is a folder", out, f"pass a file path for {argument}")
+    target = out.resolve()
+    root = Path(dataset_root).resolve()
+    base = root if root.is_dir() else root.parent
+    fix = f"write {argument} outside the dataset's own files, e.g. {base / 'export.json'} or another folder"
+    for source in (*inputs, root if root.is_file() else None):
+        if source is not None and target == Path(source).resolve():
+            raise DataError(f"{argument} is the file being read", out, fix)
+    try:
+        parts = target.relative_to(base).parts
+    except ValueError:
+        return out
+    if len(parts) == 1 and parts[0] in RESERVED_FILES:
+        raise DataError(f"{argument} would replace the dataset's {parts[0]} in {base}", out, fix)
+    if any(part in DATA_FOLDERS for part in parts[:-1]):
+        raise DataError(f"{argument} would write into the dataset's image folders in {base}", out, fix)
+    if out.is_file() and not (may_replace or _is_coco_json)(out):
+        raise DataError(f"{argument} would replace a file of the dataset in {base}", out, fix)
+    return out
+
+
 # ------------------------------------------------------------------ index files
 def check_index_array(values: object, source: str | Path | None, what: str = "indices") -> np.ndarray:
     """A 1-D array of distinct non-negative ints, or a DataError saying what is wrong."""
@@ -94,7 +175,9 @@ def check_index_array(values: object, source: str | Path | None, what: str = "in
 
 
 def load_index_file(path: Path) -> np.ndarray:
-    values = load_array_file(path, "index file", "write it with np.save or pass split=None")
+    values = load_array_file(
+        path, "index file", "write it with np.save, or read every image (--split all; split=None in Python)"
+    )
     return check_index_array(values, path)
 
 
@@ -118,7 +201,7 @@ def label_pixels(label: np.ndarray, num_instances: int) -> np.ndarray:
 
 def read_label_png(path: Path) -> np.ndarray:
     """An instance-id image as a 2-D integer array (3-channel copies of one id image accepted)."""
-    raw = _open_png(path)
+    raw = open_png(path)
     if raw.ndim == 3:
         if raw.shape[2] >= 3 and not (
             np.array_equal(raw[..., 0], raw[..., 1]) and np.array_equal(raw[..., 0], raw[..., 2])
@@ -136,7 +219,7 @@ def read_label_png(path: Path) -> np.ndarray:
 
 def read_binary_png(path: Path) -> np.ndarray:
     """A bool mask from a 0/255 (or 0/1) PNG; 3-channel images use the first channel."""
-    raw = _open_png(path)
+    raw = open_png(path)
     if raw.ndim == 3:
         raw = raw[..., 0]
     return raw > 0

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from sdmr.data.depth_io import _open_png, read_depth
+from sdmr.data.depth_io import open_png, read_depth
 from sdmr.data.errors import DataError
 from sdmr.data.folder import resolve_intrinsics, whole_dataset_split
 from sdmr.data.instances import Instances
@@ -25,6 +25,22 @@ from sdmr.data.layout import read_label_png
 from sdmr.data.sample import Sample
 
 OCID_BACKGROUND_LABELS = (0, 1, 2)
+
+
+def is_sequence_folder(folder: str | Path) -> bool:
+    """An OCID sequence folder: ``depth/`` beside ``label/`` or ``rgb/`` (folder names only)."""
+    folder = Path(folder)
+    return (folder / "depth").is_dir() and ((folder / "label").is_dir() or (folder / "rgb").is_dir())
+
+
+def depth_files_in(folder: str | Path) -> list[Path]:
+    """The depth files (``depth/*.png``, 16-bit millimetres: encoding ``mm16``) of an OCID sequence
+    folder, sorted; ``[]`` for any other folder. For tools that take "a folder of depth images"
+    (sdmr-segment), so an OCID sequence folder can be passed as it is."""
+    folder = Path(folder)
+    if not is_sequence_folder(folder):
+        return []
+    return sorted(p for p in (folder / "depth").glob("*.png") if p.is_file() and not p.name.startswith("."))
 
 
 class OcidDataset(Sequence):
@@ -90,7 +106,7 @@ class OcidDataset(Sequence):
         }
         if self.load_color:
             rgb_path = path.parent.parent / "rgb" / path.name
-            color = _open_png(rgb_path)
+            color = open_png(rgb_path)
             if color.ndim != 3 or color.shape[:2] != depth.shape or color.dtype.itemsize != 1:
                 raise DataError(
                     f"colour image is {color.dtype} {color.shape}", rgb_path, "re-copy the frame's files"

@@ -25,7 +25,7 @@ from typing import Literal
 import numpy as np
 
 from sdmr.data import layout as L
-from sdmr.data.depth_io import _open_png, check_encoding, read_depth
+from sdmr.data.depth_io import check_encoding, open_png, read_depth
 from sdmr.data.errors import DataError
 from sdmr.data.instances import Instances
 from sdmr.data.intrinsics import CameraIntrinsics
@@ -119,7 +119,7 @@ class WisdomDataset(Sequence):
     def _select(self, split: str | None, indices: Sequence[int] | np.ndarray | None) -> np.ndarray:
         if indices is not None:
             chosen, source = L.check_index_array(indices, None, "indices"), None
-        elif split is None:
+        elif split is None or split == "all":
             return np.asarray(sorted(self.available), dtype=np.int64)
         else:
             source = self.index_path(split)
@@ -127,8 +127,8 @@ class WisdomDataset(Sequence):
                 raise DataError(
                     f"no index file for split '{split}'",
                     source,
-                    f"write {source.name} (np.save of image numbers) or pass split=None to read all "
-                    f"{len(self.available)} images found",
+                    f"write {source.name} (np.save of image numbers), or read all {len(self.available)} "
+                    "images found with --split all (split=None in Python)",
                 )
             chosen = L.load_index_file(source)
         unknown = [int(i) for i in chosen if int(i) not in self.available]
@@ -197,7 +197,7 @@ class WisdomDataset(Sequence):
         path = self.base / L.COLOR_DIR / L.image_name(index, ".png")
         if not path.is_file():
             raise DataError("colour image not found", path, "pass load_color=False or add color_ims/")
-        color = self._same_size(_open_png(path), shape, path)
+        color = self._same_size(open_png(path), shape, path)
         if color.ndim == 2:
             color = np.repeat(color[..., None], 3, axis=2)
         if color.dtype != np.uint8:

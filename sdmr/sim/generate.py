@@ -22,6 +22,7 @@ import numpy as np
 
 from sdmr.data.errors import DataError
 from sdmr.data.instances import Instances
+from sdmr.data.layout import RUN_CONFIG
 from sdmr.data.sample import Sample
 from sdmr.sim.camera import sample_view
 from sdmr.sim.config import GenerateConfig
@@ -318,7 +319,6 @@ def generate(
     return summary
 
 
-RUN_CONFIG = "generate_config.json"
 #: Entries of an output folder that say nothing about its data (lock, decomposition cache).
 _BOOKKEEPING = (".sdmr.lock", ".sdmr_cache")
 
