@@ -35,14 +35,7 @@ import numpy as np
 from tqdm import tqdm
 
 from sdmr.bench.method import FitConfig
-from sdmr.bench.metrics import (
-    COCO_METRIC_KEYS,
-    check_protocol,
-    evaluate_coco,
-    image_coco_entries,
-    merged_pairs,
-    resolve_backend,
-)
+from sdmr.bench.metrics import COCO_METRIC_KEYS, merged_pairs
 from sdmr.bench.overlap import OVERLAP_KEYS, mean_overlap_metrics, overlap_boundary_metrics
 from sdmr.bench.progress import ProgressLog
 from sdmr.bench.registry import ParameterError, build_method, get_method, parse_overrides
@@ -53,6 +46,7 @@ from sdmr.data.lock import LOCK_NAME, FolderLock
 from sdmr.data.safe_load import load_json_object
 from sdmr.data.sample import Sample
 from sdmr.errors import ConfigError
+from sdmr.evaluation import CocoEvaluator
 
 RESULT_KEYS = (*COCO_METRIC_KEYS, "merged_pairs", *OVERLAP_KEYS, "seconds_per_image", "num_images", "num_failed")
 SCHEMA_VERSION = 1
@@ -144,7 +138,8 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(method: Any, dataset: Sequence[Sample], protocol: str, warmup: int) -> None:
-    _WORKER.update(method=method, dataset=dataset, protocol=protocol, warmup=warmup, processed=0)
+    _WORKER.update(method=method, dataset=dataset, protocol=protocol, warmup=warmup, processed=0,
+                   evaluator=CocoEvaluator(protocol, backend="sdmr"))  # per-image records only: no backend runs
 
 
 def _init_forked_worker(method: Any, dataset: Sequence[Sample], protocol: str, warmup: int) -> None:
@@ -162,7 +157,7 @@ def _init_forked_worker(method: Any, dataset: Sequence[Sample], protocol: str, w
 
 def process_image(position: int) -> dict:
     """Load, predict, check and score one image of the split installed by ``_init_worker``."""
-    method, dataset, protocol = _WORKER["method"], _WORKER["dataset"], _WORKER["protocol"]
+    method, dataset, evaluator = _WORKER["method"], _WORKER["dataset"], _WORKER["evaluator"]
     t0 = time.perf_counter()
     sample = dataset[position]
     t1 = time.perf_counter()
@@ -178,17 +173,17 @@ def process_image(position: int) -> dict:
     except Exception as err:  # noqa: BLE001 - a broken method fails this image only
         pred, error = None, f"{type(err).__name__}: {err}"
     t2 = time.perf_counter()
-    bin_mask = sample.get("bin_mask") if protocol == "original" else None
+    entry = {"image_id": position + 1, "instances": gt, "where": where}
     if pred is not None:
         try:  # checks the output's type and size before scoring it
-            image, gt_anns, dets = image_coco_entries(position + 1, gt, pred, protocol, bin_mask, where)
+            coco = evaluator.make_record({**entry, "bin_mask": sample.get("bin_mask")}, pred)
             scores = overlap_boundary_metrics(gt, pred)
             merged = merged_pairs(gt, pred)
         except Exception as err:  # noqa: BLE001 - a wrong output fails this image only
             pred, error = None, f"{type(err).__name__}: {err}"
     if pred is None:  # scored as "found nothing"
         empty = Instances.empty(*gt.image_size)
-        image, gt_anns, dets = image_coco_entries(position + 1, gt, empty, protocol, None, where)
+        coco = evaluator.make_record(entry, empty)
         scores = overlap_boundary_metrics(gt, empty)
         merged = 0
     t3 = time.perf_counter()
@@ -200,12 +195,12 @@ def process_image(position: int) -> dict:
         "status": "ok" if error is None else "failed",
         "error": error,
         "num_gt": len(gt),
-        "num_pred": len(dets),
+        "num_pred": len(coco["detections"]),
         "metrics": scores,
         "merged_pairs": merged,
         "time": {"data": t1 - t0, "predict": t2 - t1, "eval": t3 - t2},
         "warmup": _WORKER["processed"] <= _WORKER["warmup"],
-        "coco": {"image": image, "annotations": gt_anns, "detections": dets},
+        "coco": coco,
     }
 
 
@@ -285,10 +280,10 @@ def _total_merged(records: list[dict]) -> float:
 
 def summarize_method(name: str, method: Any, records: list[dict], backend: str, folder: Path) -> dict:
     """Score one method's stored records and write its detections and PR curve."""
-    images = [r["coco"]["image"] for r in records]
-    gt_anns = [a for r in records for a in r["coco"]["annotations"]]
-    dets = [d for r in records for d in r["coco"]["detections"]]
-    coco = evaluate_coco(images, gt_anns, dets, backend=backend)
+    evaluator = CocoEvaluator(backend=backend)  # the protocol was applied when each record was made
+    evaluator.add_records(r["coco"] for r in records)
+    coco = evaluator.evaluation()
+    dets = [d for r in evaluator.state() for d in r["detections"]]
     timings = _timing_summary(records)
     result = {
         **coco.metrics,
@@ -356,8 +351,7 @@ def run_benchmark(config: BenchConfig) -> dict:
     if not config.methods:
         raise ParameterError("no method selected: pass --method NAME (see sdmr-bench --list)")
     check_run_settings(config)
-    check_protocol(config.protocol)
-    backend = resolve_backend(config.backend)  # before any work: scoring comes after every image
+    backend = CocoEvaluator(config.protocol, config.backend).backend  # checked before any work: scoring comes last
     overrides = method_overrides(config.methods, config.params)
     dataset, kind = open_split(config.dataset, config.dataset_type, config.split, config.intrinsics)
     if len(dataset) == 0:

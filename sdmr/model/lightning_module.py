@@ -16,16 +16,15 @@ import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch.optim import SGD, Optimizer
 
-from sdmr.bench.metrics import coco_segm_metrics
 from sdmr.data.input_encoding import check_input_encoding
 from sdmr.data.instances import Instances
+from sdmr.evaluation import COCO_METRIC_KEYS, CocoEvaluator
 from sdmr.model.builder import build_sdmask_rcnn
 from sdmr.model.checkpoint import load_weights
 from sdmr.model.inference import detections_to_instances
-from sdmr.model.val_store import PackedInstances, PackedInstancesList
 
 Batch = tuple[list[torch.Tensor], list[dict[str, torch.Tensor]]]
-VAL_METRICS = ("AP", "AP50", "AP75", "AR")
+VAL_METRICS = COCO_METRIC_KEYS
 
 
 def plain(value: Any) -> Any:
@@ -80,7 +79,8 @@ class SDMaskRCNNModule(pl.LightningModule):
         self.model = build_sdmask_rcnn(**model_kwargs)
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
-        self._val: list[tuple[int, PackedInstances, PackedInstances]] = []
+        self.evaluator = CocoEvaluator()  # the same COCO evaluation as sdmr-bench's
+        self.val_metrics: dict[str, float] = {}  # the last validation's COCO numbers
 
     # ----------------------------------------------------------------- setup
     def setup(self, stage: str) -> None:
@@ -124,41 +124,27 @@ class SDMaskRCNNModule(pl.LightningModule):
 
     # ------------------------------------------------------------ validation
     def on_validation_epoch_start(self) -> None:
-        self._val = []
+        self.evaluator.reset()
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         images, targets = batch
         outputs = self.model(images)
         threshold = self.hparams.val_score_threshold
-        for target, output in zip(targets, outputs, strict=True):
-            gt = PackedInstances.pack(Instances(masks=target["masks"].bool().cpu().numpy()))
-            pred = PackedInstances.pack(detections_to_instances(output, threshold))
-            self._val.append((int(target["image_id"]), gt, pred))
-
-    def _gathered(self) -> list[tuple[int, PackedInstances, PackedInstances]]:
-        """Every rank's images, once each, in image-id order, identical on all ranks.
-
-        DDP splits the validation set and pads it with repeats to equal shares; the repeats
-        are dropped by image id so no image counts twice.
-        """
-        items = self._val
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            shards: list[Any] = [None] * torch.distributed.get_world_size()
-            torch.distributed.all_gather_object(shards, items)
-            items = [item for shard in shards for item in shard]
-        return sorted(
-            {image_id: (image_id, gt, pred) for image_id, gt, pred in items}.values(), key=lambda t: t[0]
-        )
+        inputs = [
+            {"image_id": int(t["image_id"]), "instances": Instances(masks=t["masks"].bool().cpu().numpy())}
+            for t in targets
+        ]
+        self.evaluator.process(inputs, [detections_to_instances(o, threshold) for o in outputs])
 
     def on_validation_epoch_end(self) -> None:
-        items = self._gathered()
-        if not items:
+        """COCO AP over every rank's images, each once (DDP pads the split with repeats, which
+        the evaluator keeps by image id), logged identically on all ranks."""
+        self.evaluator.gather_state()
+        if not len(self.evaluator):
             return
-        gt = [g for _, g, _ in items]
-        pred = [p for _, _, p in items]
-        metrics = coco_segm_metrics(PackedInstancesList(gt), PackedInstancesList(pred))
+        metrics = self.val_metrics = self.evaluator.evaluate()  # full precision (the logged values are float32)
         for key in VAL_METRICS:
             self.log(
                 f"val/{key}", float(metrics[key]), prog_bar=key == "AP", sync_dist=False, rank_zero_only=False
             )
-        self._val = []
+        self.evaluator.reset()

@@ -10,41 +10,22 @@ context can be made (``backend="tiny"``, see :mod:`sdmr.sim.tiny_render`).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 import numpy as np
 
 from sdmr.sim.camera import CameraView
+from sdmr.sim.render_common import CV_TO_GL, Z_FAR, Z_NEAR, Rendering, include_modal
 from sdmr.sim.scene import Heap
 
 RENDER_BACKENDS = ("auto", "pyrender", "tiny")
 # Square viewports for amodal masks: an object alone is rendered only over its projected box,
 # a 64×64 read-back instead of the whole image (the read-back dominates with llvmpipe).
 TILE_SIZES = (32, 64, 128, 256)
-# OpenCV camera axes (y down, z forward) to OpenGL (y up, z backward).
-CV_TO_GL = np.diag([1.0, -1.0, -1.0, 1.0])
-Z_NEAR, Z_FAR = 0.05, 10.0
-
-
-@dataclass
-class Rendering:
-    depth: np.ndarray  # float32 H×W metres, 0 where nothing was hit
-    labels: np.ndarray  # int32 H×W: 0 = support/background, k = heap object k-1 (modal)
-    amodal: np.ndarray | None  # bool N×H×W, one per heap object
-    color: np.ndarray | None = None  # uint8 H×W×3
 
 
 def _label_colour(k: int) -> np.ndarray:
     """Object k (1-based) as an exact flat RGB colour, read back bit-for-bit."""
     return np.array([k & 255, (k >> 8) & 255, 0], dtype=np.uint8)
-
-
-def include_modal(labels: np.ndarray, amodal: np.ndarray | None) -> np.ndarray | None:
-    """Amodal ⊇ modal by definition; separate rasterisations can still differ by an edge pixel."""
-    if amodal is not None:
-        for k in range(len(amodal)):
-            amodal[k] |= labels == k + 1
-    return amodal
 
 
 def _box_mesh(heap: Heap):

@@ -1,7 +1,7 @@
 """Fallback renderer without OpenGL: pybullet's software TinyRenderer.
 
 Used when no EGL/OSMesa context can be opened. It draws the same box and mesh geometry into
-its own DIRECT client and returns the same :class:`~sdmr.sim.render.Rendering`. Its z-buffer
+its own DIRECT client and returns the same :class:`~sdmr.sim.render_common.Rendering`. Its z-buffer
 is inverted to metric depth with the near/far planes; amodal masks come from rendering each
 object with everything else moved out of view.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from sdmr.sim.camera import CameraView
-from sdmr.sim.render import CV_TO_GL, Z_FAR, Z_NEAR, Rendering, include_modal
+from sdmr.sim.render_common import CV_TO_GL, Z_FAR, Z_NEAR, Rendering, include_modal
 from sdmr.sim.scene import Heap
 
 _AWAY = [0.0, 0.0, -1000.0]  # far below the floor: out of every view

@@ -15,12 +15,12 @@ from sdmr.bench.metrics import (
     coco_detections,
     coco_segm_evaluation,
     coco_segm_metrics,
-    encode_masks,
     evaluate_coco,
     image_coco_entries,
 )
 from sdmr.bench.overlap import pairwise_mask_iou
 from sdmr.data import DataError, Instances
+from sdmr.data.coco import encode_masks_with_geometry
 
 
 def squares(size: int, boxes: list[tuple[int, int, int, int]]) -> Instances:
@@ -141,7 +141,7 @@ def test_agrees_with_pycocotools_cocoeval_on_random_set(tmp_path) -> None:
     images, annotations = [], []
     for i, gt in enumerate(gts, start=1):
         images.append({"id": i, "height": 48, "width": 48})
-        for rle in encode_masks(gt.masks):
+        for rle, _, _ in encode_masks_with_geometry(gt.masks):
             annotations.append({"id": len(annotations) + 1, "image_id": i, "category_id": 1,
                                 "segmentation": rle, "area": float(rle_area(rle)), "iscrowd": 0})
     gt_file, dt_file = tmp_path / "gt.json", tmp_path / "dt.json"

@@ -201,7 +201,7 @@ def test_boundary_map_equals_davis_seg2bmap_including_borders() -> None:
 
 @pytest.mark.parametrize("shape", [(3, 7, 5), (4, 48, 64), (1, 1, 1)])
 def test_packed_intersections_count_every_pixel(shape: tuple[int, int, int], monkeypatch) -> None:
-    from sdmr.bench import overlap
+    from sdmr.evaluation import overlap
 
     rng = np.random.default_rng(sum(shape))
     a = rng.random(shape) > 0.5

@@ -156,3 +156,24 @@ def test_input_scale_returns_masks_at_the_input_size(exported_model, depth_image
         Segmenter(exported_model, input_scale=0)
     with pytest.raises(DataError, match="input_scale must be positive.*Fix:"):
         Segmenter("no_such_checkpoint.ckpt", input_scale=-1)  # checked before loading anything
+
+
+def test_segmenter_scopes_its_thread_count_to_the_forward_pass(exported_model, depth_image):
+    import torch
+
+    from sdmr.model.inference import torch_threads
+
+    before = torch.get_num_threads()
+    wanted = 1 if before != 1 else 2
+    seen: list[int] = []
+    segmenter = Segmenter(exported_model, score_threshold=0.0, num_threads=wanted)
+    assert torch.get_num_threads() == before  # the constructor leaves the process alone
+    hook = segmenter.model.backbone.register_forward_hook(lambda *_: seen.append(torch.get_num_threads()))
+    try:
+        segmenter.segment(depth_image)
+    finally:
+        hook.remove()
+    assert seen == [wanted] and torch.get_num_threads() == before
+    with pytest.raises(RuntimeError), torch_threads(wanted):
+        raise RuntimeError("restored on errors too")
+    assert torch.get_num_threads() == before

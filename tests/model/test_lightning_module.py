@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
 from sdmr.data.errors import DataError
-from sdmr.data.instances import Instances
 from sdmr.model.lightning_module import SDMaskRCNNModule, plain
-from sdmr.model.val_store import PackedInstances, PackedInstancesList
 
 TINY = {"anchor_sizes": [16, 32, 64, 128, 256], "box_batch_size_per_image": 16}
 
@@ -56,19 +53,6 @@ def test_default_optimiser_is_the_papers_sgd():
     assert (group["lr"], group["momentum"], group["weight_decay"]) == (0.01, 0.9, 1e-4)
 
 
-def test_packed_validation_masks_round_trip():
-    rng = np.random.default_rng(0)
-    masks = rng.random((3, 17, 23)) > 0.5
-    inst = Instances(masks=masks, scores=np.array([0.9, 0.5, 0.1], dtype=np.float32))
-    packed = PackedInstances.pack(inst)
-    assert packed.bits.nbytes < masks.nbytes / 7
-    back = PackedInstancesList([packed, PackedInstances.pack(Instances.empty(17, 23))])
-    assert (
-        len(back) == 2 and np.array_equal(back[0].masks, masks) and np.allclose(back[0].scores, inst.scores)
-    )
-    assert back[1].masks.shape == (0, 17, 23)
-
-
 def test_validation_counts_each_image_once():
     """DDP pads the validation split with repeats; repeated image ids must not count twice."""
     torch.manual_seed(0)
@@ -78,6 +62,7 @@ def test_validation_counts_each_image_once():
     with torch.no_grad():
         module.validation_step((images, targets), 0)
         module.validation_step((images, targets), 1)
-    gathered = module._gathered()
-    assert [image_id for image_id, _, _ in gathered] == [7]
-    assert gathered[0][1].unpack().masks.shape == (1, 64, 64)
+    module.evaluator.gather_state()
+    gathered = module.evaluator.state()
+    assert [record["image"]["id"] for record in gathered] == [7]
+    assert (gathered[0]["image"]["height"], gathered[0]["image"]["width"], len(gathered[0]["annotations"])) == (64, 64, 1)
