@@ -16,11 +16,16 @@ import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from sdmr.cli import check_output_dir, run_cli
 from sdmr.data.atomic import atomic_write_text
 from sdmr.data.errors import DataError
+from sdmr.errors import ConfigError, Interrupted, OutputError
+from sdmr.model.graceful_stop import GracefulStop, TrainingStopped, last_checkpoint_path, save_last
 
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 METRICS_FILE = "metrics.json"
+PROG = "python -m sdmr.train"
+INTERRUPT_HINT = "interrupted before the first training step; nothing to resume - rerun the same command"
 
 
 def check_config(cfg: DictConfig) -> None:
@@ -36,16 +41,86 @@ def check_config(cfg: DictConfig) -> None:
             raise DataError(
                 "dataset folder not found", root, "pass an existing folder as data.root=DIR (or a list: data.root=[A,B])"
             )
+    for root in map(Path, roots):
+        if str(root) in ("", ".") or not any(p.name[:1] != "." for p in root.iterdir()):
+            raise DataError("dataset folder is empty", root,
+                            "pass data.root=DIR, a folder made by sdmr-generate (or WISDOM-Sim)")
+    _check_numbers(cfg)
     ckpt = cfg.get("ckpt_path")
-    if ckpt and not Path(ckpt).is_file():
-        raise DataError(
-            "checkpoint to resume from not found", ckpt, "pass ckpt_path=RUN_DIR/checkpoints/last.ckpt"
-        )
+    if ckpt:
+        check_resume_checkpoint(Path(ckpt))
+    _check_run_folder(cfg, ckpt)
     # .keys(): DictConfig.__contains__ is False for a MISSING ("???") value, which is what we look for
     if "init_weights" in cfg.model.keys() and OmegaConf.is_missing(cfg.model, "init_weights"):  # noqa: SIM118
         raise DataError(
             "this model config needs initial weights", fix="add model.init_weights=/path/to/weights.pth"
         )
+
+
+def _check_numbers(cfg: DictConfig) -> None:
+    """The settings whose wrong value would fail deep inside Lightning or a DataLoader."""
+    checks = (
+        ("data.batch_size", cfg.data.get("batch_size"), lambda v: v >= 1, "data.batch_size=2"),
+        ("data.num_workers", cfg.data.get("num_workers"), lambda v: v >= 0, "data.num_workers=0 (no worker processes)"),
+        ("trainer.max_steps", cfg.trainer.get("max_steps"), lambda v: v == -1 or v >= 1,
+         "trainer.max_steps=400 (or -1: train for trainer.max_epochs)"),
+        ("trainer.max_epochs", cfg.trainer.get("max_epochs"), lambda v: v == -1 or v >= 1, "trainer.max_epochs=60"),
+    )
+    for key, value, ok, fix in checks:
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or not ok(value):
+            raise ConfigError(f"{key}={value!r} cannot work", fix=f"pass e.g. {fix}")
+
+
+def check_resume_checkpoint(path: Path) -> None:
+    """``ckpt_path=`` must be a training checkpoint that loads with ``weights_only=True``.
+
+    Checked before Lightning opens it: Lightning's own load would fail with a traceback on a
+    corrupt file and, on a hostile one, needs ``weights_only`` to refuse code execution.
+    """
+    from sdmr.model.checkpoint import _torch_load
+
+    if not path.is_file():
+        raise DataError("checkpoint to resume from not found", path, "pass ckpt_path=RUN_DIR/checkpoints/last.ckpt")
+    state = _torch_load(path)  # a DataError naming the file when corrupt or holding arbitrary objects
+    missing = [k for k in ("state_dict", "global_step", "optimizer_states") if not isinstance(state, dict) or k not in state]
+    if missing:
+        raise DataError(
+            f"not a training checkpoint to resume from (no {', '.join(missing)})",
+            path,
+            "pass ckpt_path=RUN_DIR/checkpoints/last.ckpt of a python -m sdmr.train run (an exported model "
+            "starts a new run with model.init_weights=PATH where the model config has it)",
+        )
+
+
+def _check_run_folder(cfg: DictConfig, ckpt: str | None) -> None:
+    """A fresh run must not share a checkpoint folder with an earlier run: Lightning would write
+    ``last-v1.ckpt`` next to the old ``last.ckpt``, and anything reading ``last.ckpt`` would get the old one."""
+    folder = _checkpoint_dir(cfg)
+    if folder is None or not folder.is_dir():
+        return
+    found = sorted(p.name for p in folder.glob("*.ckpt"))
+    if not found:
+        return
+    if ckpt and Path(ckpt).resolve().parent == folder.resolve():
+        return  # resuming in its own folder: ModelCheckpoint keeps writing last.ckpt
+    resume = folder / "last.ckpt" if "last.ckpt" in found else folder / found[-1]
+    raise OutputError(
+        f"the run folder already holds checkpoints of an earlier run ({', '.join(found[:3])})",
+        folder,
+        f"to continue that run pass ckpt_path={resume}; to start a new one pass another hydra.run.dir",
+    )
+
+
+def _checkpoint_dir(cfg: DictConfig) -> Path | None:
+    try:
+        node = (cfg.get("callbacks") or {}).get("model_checkpoint")
+        if node is not None and node.get("dirpath"):
+            return Path(node.dirpath)
+        return Path(cfg.paths.output_dir) / "checkpoints"
+    except Exception:  # noqa: BLE001 - no run folder resolvable (e.g. composed without Hydra's runtime)
+        return None
 
 
 def _instantiate_all(group: DictConfig | None) -> list[Any]:
@@ -63,7 +138,7 @@ def _save_final_last(trainer: pl.Trainer) -> None:
     if not isinstance(checkpoint, pl.callbacks.ModelCheckpoint) or not checkpoint.save_last or not checkpoint.dirpath:
         return
     if getattr(checkpoint, "_last_global_step_saved", None) != trainer.global_step:
-        trainer.save_checkpoint(str(Path(checkpoint.dirpath) / f"{checkpoint.CHECKPOINT_NAME_LAST}.ckpt"))
+        save_last(trainer, last_checkpoint_path(trainer))  # registered, so a resume here keeps last.ckpt
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
@@ -80,10 +155,14 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     callbacks = _instantiate_all(cfg.get("callbacks"))
     if not loggers:  # LearningRateMonitor refuses to run without a logger
         callbacks = [c for c in callbacks if not isinstance(c, pl.callbacks.LearningRateMonitor)]
+    callbacks.append(GracefulStop())  # Ctrl-C / SIGTERM: finish the step, save last.ckpt, exit 130 / 143
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
-    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    except TrainingStopped as stop:
+        raise Interrupted(stop.signum, stop.hint) from None
     _save_final_last(trainer)
 
     result: dict[str, Any] = {k: float(v) for k, v in trainer.callback_metrics.items()}
@@ -107,19 +186,39 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 def main(cfg: DictConfig) -> float | None:
     """Command line entry; returns val/AP for Hydra sweepers that optimise it.
 
-    A bad setting or input (a ``DataError``, also when Hydra's ``instantiate`` wrapped it) ends the
-    run with its one-line message and exit code 2, not a traceback.
+    Ends like every sdmr command (:func:`sdmr.cli.run_cli`): a bad setting or input (also when
+    Hydra's ``instantiate`` wrapped it) is one line and exit code 2, not a traceback; Ctrl-C or
+    SIGTERM finishes the current step, saves ``last.ckpt`` and exits 130 / 143 with the
+    ``ckpt_path=`` to resume from.
     """
-    try:
-        result = train(cfg)
-    except Exception as err:
-        cause = err if isinstance(err, DataError) else err.__cause__
-        if not isinstance(cause, DataError):
-            raise
-        print(f"python -m sdmr.train: error: {cause}", file=sys.stderr)
-        raise SystemExit(2) from None
+    result: dict[str, Any] = {}
+
+    def run() -> int:
+        result.update(train(cfg))
+        return 0
+
+    code = run_cli(run, PROG, INTERRUPT_HINT)
+    if code:
+        raise SystemExit(code)
     return result.get("val/AP")
 
 
-if __name__ == "__main__":
+def check_run_dir_argument(argv: list[str]) -> None:
+    """``hydra.run.dir=DIR`` on the command line: refuse a file or an unwritable folder before
+    Hydra tries to create it (which would fail with a traceback of Hydra's own)."""
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        if sep and key.lstrip("+~") in ("hydra.run.dir", "hydra.sweep.dir") and value and "${" not in value:
+            check_output_dir(value, key.lstrip("+~"))
+
+
+def cli() -> None:
+    """``python -m sdmr.train``: the run folder argument checked first, then Hydra."""
+    code = run_cli(lambda: check_run_dir_argument(sys.argv[1:]), PROG)
+    if code:
+        raise SystemExit(code)
     main()
+
+
+if __name__ == "__main__":
+    cli()

@@ -353,6 +353,7 @@ def run_benchmark(config: BenchConfig) -> dict:
     check_run_settings(config)
     backend = CocoEvaluator(config.protocol, config.backend).backend  # checked before any work: scoring comes last
     overrides = method_overrides(config.methods, config.params)
+    methods = {name: build_method(name, overrides[name]) for name in config.methods}  # bad parameters: now
     dataset, kind = open_split(config.dataset, config.dataset_type, config.split, config.intrinsics)
     if len(dataset) == 0:
         raise DataError(f"split {config.split!r} holds no images", config.dataset,
@@ -365,7 +366,6 @@ def run_benchmark(config: BenchConfig) -> dict:
         )
     train = None if config.fit_split is None else open_split(config.dataset, kind, config.fit_split,
                                                                  config.intrinsics)[0]
-    methods = {name: build_method(name, overrides[name]) for name in config.methods}  # bad parameters: now
     out = Path(config.output)
     with FolderLock(out, "sdmr-bench"):  # one writer per run folder
         stored = _start_run_folder(config, kind, out)
