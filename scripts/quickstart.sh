@@ -24,9 +24,26 @@ sdmr-data check "$OUT/data"
 sdmr-generate preview "$OUT/data" --output "$OUT/preview.png"
 
 echo "== 3/6 train SD Mask R-CNN (ResNet-35 FPN) for $STEPS steps on CPU"
-python -m sdmr.train experiment=cpu_small data.root="$OUT/data" trainer.max_steps="$STEPS" \
-  trainer.val_check_interval="$STEPS" data.val_size=8 logger=csv hydra.run.dir="$OUT/train"
 CKPT="$OUT/train/checkpoints/last.ckpt"
+# A rerun reuses a finished model and continues an interrupted one (Ctrl-C saves last.ckpt), so it
+# never starts a second run in the same folder (python -m sdmr.train refuses that).
+DONE_STEP=$(python - "$CKPT" <<'PY'
+import sys, torch
+try:
+    print(torch.load(sys.argv[1], map_location="cpu", weights_only=True)["global_step"])
+except Exception:
+    print(-1)
+PY
+)
+RESUME=()
+if [ "$DONE_STEP" -ge 0 ]; then RESUME=("ckpt_path=$CKPT"); fi
+if [ "$DONE_STEP" -ge "$STEPS" ]; then
+  echo "   reusing the model trained to step $DONE_STEP in $OUT/train"
+else
+  [ "$DONE_STEP" -ge 0 ] && echo "   continuing the interrupted run from step $DONE_STEP"
+  python -m sdmr.train experiment=cpu_small data.root="$OUT/data" trainer.max_steps="$STEPS" \
+    trainer.val_check_interval="$STEPS" data.val_size=8 logger=csv hydra.run.dir="$OUT/train" "${RESUME[@]}"
+fi
 
 echo "== 4/6 benchmark: sdmr vs connected_components on the held-out test split"
 sdmr-bench --methods sdmr,connected_components --param sdmr.checkpoint="$CKPT" \
