@@ -36,16 +36,23 @@ from PIL import Image
 from tqdm import tqdm
 
 from sdmr.cli import run_cli
-from sdmr.data.atomic import atomic_write_text, atomic_write_with
+from sdmr.data.atomic import atomic_write_png, atomic_write_text
 from sdmr.data.coco import mask_annotations
 from sdmr.data.depth_io import DEPTH_FILE_ENCODINGS, DEPTH_FILE_PATTERNS, read_depth
 from sdmr.data.errors import DataError
-from sdmr.data.instances import Instances
+from sdmr.data.instances import Instances, paint_labels
 from sdmr.data.intrinsics import CameraIntrinsics
 from sdmr.data.layout import label_pixels
 from sdmr.data.lock import FolderLock
 from sdmr.errors import ConfigError
-from sdmr.model.inference import DEFAULT_SURFACE_RATIO, DEFAULT_TRIM_BELOW_HEIGHT, InputScale, Segmenter, check_input_scale
+from sdmr.model.inference import (
+    DEFAULT_SURFACE_RATIO,
+    DEFAULT_TRIM_BELOW_HEIGHT,
+    InputScale,
+    Segmenter,
+    check_input_scale,
+)
+from sdmr.viz import overlay
 
 OVERLAY_ALPHA = 0.5
 #: ``--depth-encoding auto``: the encoding a file's suffix stands for (8-bit WISDOM PNGs need the flag).
@@ -59,28 +66,18 @@ RESUME_HINT = "interrupted; every finished image is kept - rerun the same comman
 
 
 def label_image(instances: Instances) -> np.ndarray:
-    """Overlapping detections → one id image; painted lowest score first so the best one wins."""
-    label = np.zeros(instances.image_size, dtype=np.uint16)
-    for k in range(len(instances), 0, -1):
-        label[instances.masks[k - 1]] = k
-    return label_pixels(label, len(instances))
+    """Overlapping detections → one id image (:func:`~sdmr.data.instances.paint_labels`: the highest score wins)."""
+    return label_pixels(paint_labels(instances.masks, instances.scores), len(instances))
 
 
 def overlay_image(grey: np.ndarray, label: np.ndarray) -> np.ndarray:
-    """Grey [0, 1] image with each label id blended in a distinct colour (uint8 RGB)."""
-    from matplotlib import colormaps
-
-    palette = (np.asarray(colormaps["tab20"].colors) * 255).astype(np.float32)
-    rgb = np.repeat((np.clip(grey, 0, 1) * 255).astype(np.float32)[..., None], 3, axis=2)
-    ids = label.astype(np.int64)
-    fg = ids > 0
-    colours = palette[(ids[fg] - 1) % len(palette)]
-    rgb[fg] = (1 - OVERLAY_ALPHA) * rgb[fg] + OVERLAY_ALPHA * colours
-    return rgb.round().astype(np.uint8)
+    """Grey [0, 1] image with each label id blended in its palette colour and outlined (uint8 RGB,
+    pixel-aligned with the label image, so no caption band)."""
+    return overlay(grey, label, OVERLAY_ALPHA)
 
 
 def _save_png(path: Path, pixels: np.ndarray) -> None:
-    atomic_write_with(path, lambda buf: Image.fromarray(pixels).save(buf, format="PNG"))
+    atomic_write_png(path, pixels)
 
 
 @dataclass(frozen=True)

@@ -13,16 +13,15 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 from pycocotools import mask as mask_utils
-from scipy import ndimage
 
 from sdmr.bench.overlap import OVERLAP_KEYS
-from sdmr.data.atomic import atomic_write_bytes, atomic_write_text, atomic_write_with
-from sdmr.data.depth_io import valid_mask
+from sdmr.data.atomic import atomic_write_bytes, atomic_write_png, atomic_write_text, atomic_write_with
 from sdmr.data.errors import DataError
+from sdmr.data.instances import Instances, paint_labels
 from sdmr.data.safe_load import load_json_object
 from sdmr.data.sample import Sample
+from sdmr.viz import caption, depth_to_grey, describe, overlay, side_by_side
 
 # Table I of the paper: methods as rows, AP/AR first, then the OCID-style F columns
 RUN_COLUMNS = (
@@ -34,9 +33,6 @@ RUN_COLUMNS = (
 COMPARE_COLUMNS = (("AP", "AP"), ("AR", "AR"), ("merged_pairs", "merged pairs"), ("overlap_F", "overlap F"),
                    ("boundary_F", "boundary F"))
 CSV_KEYS = ("AP", "AP50", "AP75", "AR", "merged_pairs", *OVERLAP_KEYS, "seconds_per_image", "num_images", "num_failed")
-PALETTE = np.array([[230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200], [245, 130, 48],
-                    [145, 30, 180], [70, 240, 240], [240, 50, 230], [210, 245, 60], [250, 190, 212]],
-                   dtype=np.uint8)
 
 
 def _fmt(value: object) -> str:
@@ -127,39 +123,14 @@ def plot_pr_curves(curves: dict[str, Path], path: Path) -> None:
     plt.close(fig)
 
 
-def colorize_depth(depth: np.ndarray) -> np.ndarray:
-    """``H×W×3`` uint8: valid depth through viridis (2–98 % range), invalid pixels black."""
-    from matplotlib import colormaps
-
-    valid = valid_mask(depth)
-    rgb = np.zeros((*depth.shape, 3), dtype=np.uint8)
-    if valid.any():
-        lo, hi = np.percentile(depth[valid], [2, 98])
-        scaled = np.clip((depth - lo) / max(hi - lo, 1e-6), 0, 1)
-        rgb[valid] = (colormaps["viridis"](scaled[valid])[:, :3] * 255).astype(np.uint8)
-    return rgb
-
-
-def _outlined(base: np.ndarray, masks: np.ndarray, colors: np.ndarray | None) -> np.ndarray:
-    """Tint each mask lightly and draw its outline (white when ``colors`` is None)."""
-    image = base.astype(np.float32)
-    # inner outline (mask minus its erosion): symmetric, inside the object and the image
-    outlines = masks & ~ndimage.binary_erosion(masks, structure=np.ones((1, 3, 3), dtype=bool))
-    for k, (mask, outline) in enumerate(zip(masks, outlines, strict=True)):
-        color = np.array([255, 255, 255]) if colors is None else colors[k % len(colors)]
-        if colors is not None:
-            image[mask] = 0.6 * image[mask] + 0.4 * color
-        image[outline] = color
-    return image.astype(np.uint8)
-
-
-def render_overlay(depth: np.ndarray, gt_masks: np.ndarray, pred_masks: np.ndarray) -> np.ndarray:
-    """Two panels: predictions (coloured) | ground truth (white outlines), over colour-mapped depth."""
-    base = colorize_depth(depth)
-    left = _outlined(base, pred_masks, PALETTE)
-    right = _outlined(base, gt_masks, None)
-    gap = np.full((depth.shape[0], 4, 3), 255, dtype=np.uint8)
-    panel = np.concatenate([left, gap, right], axis=1)
+def render_overlay(depth: np.ndarray, gt: Instances, pred: Instances, method: str, image: str) -> np.ndarray:
+    """Two captioned panels over the grey depth: the prediction (coloured, scores) | the ground truth."""
+    grey = depth_to_grey(depth)
+    panels = [
+        caption(overlay(grey, paint_labels(found.masks, found.scores)), describe(found, method, image, what))
+        for found, what in ((pred, "prediction"), (gt, "ground truth"))
+    ]
+    panel = side_by_side(panels)
     scale = max(1, 384 // max(depth.shape[0], 1))
     return np.repeat(np.repeat(panel, scale, axis=0), scale, axis=1) if scale > 1 else panel
 
@@ -189,10 +160,11 @@ def write_overlays(folder: Path, dataset: Sequence[Sample], records: list[dict],
         if gt is None:
             raise DataError(f"image {record['name']} lost its labels since it was scored",
                             fix="the dataset changed during the run: rerun it with --overwrite")
-        pred = decode_records(record["coco"]["detections"], depth.shape)
-        rgb = render_overlay(depth, gt.masks, pred)
+        detections = record["coco"]["detections"]
+        pred = Instances(decode_records(detections, depth.shape), scores=[d["score"] for d in detections])
+        rgb = render_overlay(depth, gt, pred, folder.name, record["name"])
         name = f"{kind}_{rank:02d}_{Path(record['name']).stem}_F{record['metrics']['overlap_F']:.2f}.png"
-        atomic_write_with(folder / name, lambda buf, rgb=rgb: Image.fromarray(rgb).save(buf, format="PNG"))
+        atomic_write_png(folder / name, rgb)
 
 
 # ------------------------------------------------------------------ compare

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 
 def _default_file_mode() -> int:
@@ -79,3 +80,15 @@ def atomic_write_with(path: str | Path, writer: Callable[[io.BytesIO], None]) ->
 
 def atomic_save_npy(path: str | Path, array: np.ndarray) -> None:
     atomic_write_with(path, lambda buf: np.save(buf, array, allow_pickle=False))
+
+
+def png_bytes(pixels: np.ndarray) -> bytes:
+    """``pixels`` (uint8/uint16 H×W, uint8 H×W×3/4) encoded as a PNG, in memory."""
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def atomic_write_png(path: str | Path, pixels: np.ndarray) -> None:
+    """The one PNG writer: encode in memory, then rename into place (see `atomic_write_bytes`)."""
+    atomic_write_bytes(path, png_bytes(pixels))

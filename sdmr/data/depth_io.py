@@ -18,7 +18,7 @@ from typing import Literal
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from sdmr.data.atomic import atomic_save_npy, atomic_write_with
+from sdmr.data.atomic import atomic_save_npy, atomic_write_png, atomic_write_with
 from sdmr.data.errors import DataError
 from sdmr.data.safe_load import load_array_file
 
@@ -230,7 +230,7 @@ def write_depth(path: str | Path, depth: np.ndarray, encoding: str) -> None:
         atomic_write_with(path, lambda buf: Image.fromarray(depth).save(buf, format="TIFF"))
         return
     pixels = encode_depth_png(depth, encoding, path)
-    atomic_write_with(path, lambda buf: Image.fromarray(pixels).save(buf, format="PNG"))
+    atomic_write_png(path, pixels)
 
 
 def valid_mask(depth: np.ndarray) -> np.ndarray:

@@ -2,11 +2,37 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from sdmr.data.errors import DataError
+
+
+def paint_labels(masks: np.ndarray, scores: np.ndarray | None = None) -> np.ndarray:
+    """One uint16 id image from N (possibly overlapping) bool ``N×H×W`` masks: 0 = background,
+    k = mask k (1-based, in the order given).
+
+    The one rule where masks overlap: the pixel goes to the mask with the highest score; on a
+    tie, or without scores, to the earlier mask. (Masks are painted worst first, so each pixel
+    ends with the best.) Used by ``sdmr-segment``'s label images and `Instances.to_label_image`.
+    """
+    masks = np.asarray(masks, dtype=bool)
+    if masks.ndim != 3:
+        raise DataError(f"masks must be N×H×W, got shape {masks.shape}")
+    if len(masks) > np.iinfo(np.uint16).max:
+        raise DataError(f"{len(masks)} instances do not fit a uint16 label image")
+    if scores is None:
+        order = np.arange(len(masks))
+    else:
+        scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+        if len(scores) != len(masks):
+            raise DataError(f"{len(scores)} scores for {len(masks)} masks")
+        order = np.argsort(-scores, kind="stable")  # best first; equal scores keep their order
+    label = np.zeros(masks.shape[1:], dtype=np.uint16)
+    for k in order[::-1]:
+        label[masks[k]] = k + 1
+    return label
 
 
 @dataclass
@@ -23,7 +49,6 @@ class Instances:
     scores: np.ndarray | None = None
     amodal: np.ndarray | None = None
     object_ids: np.ndarray | None = None
-    meta: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         masks = np.asarray(self.masks)
@@ -88,7 +113,6 @@ class Instances:
             scores=pick(self.scores),
             amodal=pick(self.amodal),
             object_ids=pick(self.object_ids),
-            meta=dict(self.meta),
         )
 
     def areas(self) -> np.ndarray:
@@ -112,8 +136,6 @@ class Instances:
         This is the WISDOM ``modal_segmasks`` format. Overlapping masks cannot be stored
         in it, so they raise instead of silently losing pixels.
         """
-        if len(self) > np.iinfo(np.uint16).max:
-            raise DataError(f"{len(self)} instances do not fit a uint16 label image")
         counts = self.masks.sum(axis=0)
         if np.any(counts > 1):
             raise DataError(
@@ -121,10 +143,7 @@ class Instances:
                 "image stores one instance per pixel",
                 fix="make modal masks disjoint (visible pixels only) or keep the masks as an N×H×W array",
             )
-        label = np.zeros(self.image_size, dtype=np.uint16)
-        for k, mask in enumerate(self.masks, start=1):
-            label[mask] = k
-        return label
+        return paint_labels(self.masks, self.scores)
 
     @classmethod
     def from_label_image(

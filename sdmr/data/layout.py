@@ -15,8 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
+from sdmr.data.atomic import png_bytes  # noqa: F401 (the writer's codec, here with the others)
 from sdmr.data.depth_io import open_png
 from sdmr.data.errors import DataError
 from sdmr.data.safe_load import load_array_file, load_json_object
@@ -182,12 +182,6 @@ def load_index_file(path: Path) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ codecs
-def png_bytes(pixels: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 def npy_bytes(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     np.save(buffer, array, allow_pickle=False)

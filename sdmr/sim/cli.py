@@ -113,7 +113,7 @@ def _run_merge(argv: list[str]) -> int:
 
 
 def _run_preview(argv: list[str]) -> int:
-    from sdmr.sim.preview import preview_grid
+    from sdmr.viz.preview import preview_grid
 
     parser = argparse.ArgumentParser(prog="sdmr-generate preview", description="PNG grid of depth + masks.")
     parser.add_argument("dataset")
