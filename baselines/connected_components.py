@@ -72,7 +72,7 @@ class ConnectedComponents(BaseMethod):
 
     def __init__(self, params: Any | None = None, **overrides: Any) -> None:
         super().__init__(params, **overrides)
-        from baselines.point_cloud_method import check_support_params
+        from sdmr_baselines.point_cloud_method import check_support_params
 
         check_support_params(self.name, self.params)
         if self.params.max_depth_jump <= 0:
