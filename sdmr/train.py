@@ -41,6 +41,11 @@ def check_config(cfg: DictConfig) -> None:
             raise DataError(
                 "dataset folder not found", root, "pass an existing folder as data.root=DIR (or a list: data.root=[A,B])"
             )
+    # .keys(): DictConfig.__contains__ is False for a MISSING ("???") value, which is what we look for
+    if "init_weights" in cfg.model.keys() and OmegaConf.is_missing(cfg.model, "init_weights"):  # noqa: SIM118
+        raise DataError(
+            "this model config needs initial weights", fix="add model.init_weights=/path/to/weights.pth"
+        )
     for root in map(Path, roots):
         if str(root) in ("", ".") or not any(p.name[:1] != "." for p in root.iterdir()):
             raise DataError("dataset folder is empty", root,
@@ -50,11 +55,6 @@ def check_config(cfg: DictConfig) -> None:
     if ckpt:
         check_resume_checkpoint(Path(ckpt))
     _check_run_folder(cfg, ckpt)
-    # .keys(): DictConfig.__contains__ is False for a MISSING ("???") value, which is what we look for
-    if "init_weights" in cfg.model.keys() and OmegaConf.is_missing(cfg.model, "init_weights"):  # noqa: SIM118
-        raise DataError(
-            "this model config needs initial weights", fix="add model.init_weights=/path/to/weights.pth"
-        )
 
 
 def _check_numbers(cfg: DictConfig) -> None:
