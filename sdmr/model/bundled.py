@@ -29,6 +29,7 @@ import torch
 
 from sdmr.data.atomic import atomic_write_bytes, atomic_write_text
 from sdmr.data.errors import DataError
+from sdmr.data.layout import resolve_inside
 from sdmr.data.safe_load import load_json_object
 from sdmr.model.checkpoint import build_from_file, model_payload
 
@@ -85,7 +86,7 @@ def bundled_model_path(directory: str | Path | None = None) -> Path:
             manifest_path,
             regenerate,
         )
-    weights = folder / str(manifest.get("file", WEIGHTS_FILE))
+    weights = resolve_inside(folder, manifest.get("file", WEIGHTS_FILE), manifest_path, "weights file")
     if not weights.is_file():
         raise DataError("bundled weights file named by manifest.json is missing", weights, regenerate)
     actual = sha256_file(weights)

@@ -36,6 +36,9 @@ RANSAC_SEED = 0  # fixed: the same frame always gives the same plane, hence the 
 #: the same inlier distance decides which pixels outside it continue that plane.
 FLAT_TOLERANCE = 0.01
 FLAT_QUANTILE = 0.9
+#: The trim drops a mask outright when less than this share of its valid pixels stands above the cut:
+#: a mask that is mostly table is a patch of it (the leftover would be a few-pixel fragment).
+TRIM_MIN_STANDING = 0.3
 MIN_PATCH_POINTS = 10  # fewer valid points: the mask cannot be judged and is kept
 
 
@@ -90,8 +93,8 @@ def trim_to_foreground(
     Why: the mask head predicts 28×28 masks per box, upsampled (and at ``input_scale`` < 1 from a
     smaller image), so a mask's lower edge spills onto the table. The table is exactly what the
     plane fit finds, so those pixels can be cut without touching the boundaries between objects.
-    Pixels without valid depth are kept; masks left empty are dropped; a frame without a plane
-    is returned unchanged.
+    Pixels without valid depth are kept; masks left empty, or with less than ``TRIM_MIN_STANDING``
+    of their valid pixels above the cut, are dropped; a frame without a plane is returned unchanged.
     """
     return geometric_stages(instances, depth, intrinsics, trim_below_height=min_height)
 
@@ -170,7 +173,11 @@ def _height_stages(
     if trim_below_height is not None:
         on_support = heights < trim_below_height  # NaN (invalid depth) compares False: kept
         masks = instances.masks & ~on_support[None]
-        keep = np.flatnonzero(masks.reshape(len(masks), -1).any(axis=1))
+        valid = np.isfinite(heights)[None]
+        before = (instances.masks & valid).reshape(len(masks), -1).sum(axis=1)
+        after = (masks & valid).reshape(len(masks), -1).sum(axis=1)
+        standing = after >= TRIM_MIN_STANDING * before  # mostly table: a patch of it, not an object
+        keep = np.flatnonzero(masks.reshape(len(masks), -1).any(axis=1) & standing)
         instances = Instances(
             masks=masks, scores=instances.scores, amodal=instances.amodal, object_ids=instances.object_ids
         ).select(keep)

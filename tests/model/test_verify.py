@@ -109,3 +109,16 @@ def test_trim_cuts_the_table_rim_of_a_mask_and_keeps_the_object():
     assert np.allclose(trimmed.scores, [0.9, 0.7])
     flat = np.zeros((H, W), np.float32)  # no valid depth, no plane: unchanged
     assert trim_to_foreground(found, flat, CAMERA, 0.02) is found
+
+
+def test_trim_drops_a_mask_that_is_mostly_table():
+    """A box corner inside a mask of table (10 % of it standing) is a table patch, not a fragment to keep."""
+    depth = tilted_table()
+    table_patch = np.zeros((1, H, W), dtype=bool)
+    table_patch[0, 40:90, 50:120] = True  # 50×70 px, of which the box's 10×10 corner 40:50, 50:60 stands
+    found = Instances(masks=table_patch, scores=np.array([0.9]))
+    assert len(trim_to_foreground(found, depth, CAMERA, min_height=0.02)) == 0
+    box_and_rim = np.zeros((1, H, W), dtype=bool)
+    box_and_rim[0, 15:55, 15:65] = True  # the box with a 5-pixel rim of table: mostly object
+    kept = trim_to_foreground(Instances(masks=box_and_rim, scores=np.array([0.9])), depth, CAMERA, 0.02)
+    assert len(kept) == 1 and kept.masks[0][BOX].all()
