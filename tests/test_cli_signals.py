@@ -22,6 +22,9 @@ BIN = Path(sys.executable).parent
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline", "PYTHONWARNINGS": "ignore"}
 ENV.pop("SDMR_DEBUG", None)
 
+# real CLIs (training, generation with workers, the benchmark) started, interrupted and resumed
+pytestmark = pytest.mark.slow
+
 
 def _start(args: list[str]) -> subprocess.Popen:
     return subprocess.Popen([str(a) for a in args], cwd=REPO, env=ENV, stdout=subprocess.PIPE,

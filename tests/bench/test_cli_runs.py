@@ -100,6 +100,7 @@ def test_compare_merges_two_runs(plugin_dir, toy_dataset, tmp_path, cli) -> None
     assert missing.returncode == 2 and "results.json" in missing.stderr
 
 
+@pytest.mark.slow  # builds and pip-installs a package (~10 s)
 def test_pip_installed_third_party_plugin(tmp_path, toy_dataset, cli) -> None:
     """A real package with a pyproject entry point, pip-installed into a --target folder."""
     package = tmp_path / "pkg"

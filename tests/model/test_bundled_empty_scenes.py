@@ -18,6 +18,10 @@ os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 pytest.importorskip("pybullet", reason="the sim extra (pybullet) renders the empty scenes")
 
 
+# the shipped 76.8 MB model on rendered, corrupted empty scenes
+pytestmark = pytest.mark.slow
+
+
 @pytest.fixture(scope="module")
 def bundled():
     from sdmr.model.inference import Segmenter

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
@@ -16,6 +17,10 @@ from sdmr.model.lightning_module import SDMaskRCNNModule
 from sdmr.train import train
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
+
+
+# every test here trains end to end (12-42 s each on 2 cores)
+pytestmark = pytest.mark.slow
 
 
 def _steps_logged(run: Path) -> list[int]:
