@@ -73,6 +73,7 @@ def test_a_folder_without_meshes_is_a_data_error(tmp_path: Path) -> None:
         ObjectLibrary.from_source(str(tmp_path / "missing"))
 
 
+@pytest.mark.slow  # pybullet VHACD on a mesh (~12 s)
 def test_vhacd_decomposes_a_non_convex_mesh_and_caches_it(tmp_path: Path) -> None:
     ring = trimesh.creation.annulus(r_min=0.3, r_max=0.5, height=0.2, sections=16)
     vertices, faces = np.asarray(ring.vertices), np.asarray(ring.faces)
