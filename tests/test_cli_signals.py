@@ -31,7 +31,7 @@ def _start(args: list[str]) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True)
 
 
-def _wait_for(condition, proc: subprocess.Popen, timeout: float = 180) -> None:
+def _wait_for(condition, proc: subprocess.Popen, timeout: float = 180, poll: float = 0.2) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if proc.poll() is not None:
@@ -39,7 +39,7 @@ def _wait_for(condition, proc: subprocess.Popen, timeout: float = 180) -> None:
         if time.monotonic() > deadline:
             proc.kill()
             raise AssertionError("timed out waiting for the run to start")
-        time.sleep(0.2)
+        time.sleep(poll)
 
 
 def _lines(path: Path) -> int:
@@ -104,19 +104,20 @@ def test_sigint_to_sdmr_generate_with_workers_exits_cleanly_and_the_rerun_finish
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])
 def test_signal_to_sdmr_bench_with_workers_exits_cleanly_and_the_rerun_finishes(tmp_path, signum):
-    toy = make_toy_dataset(tmp_path / "toy", num_images=80, height=64, width=64, seed=0, test_fraction=0.5)
+    # 600 test images: enough work that the signal lands mid-run (40 finished before a 0.2 s poll on CI)
+    toy = make_toy_dataset(tmp_path / "toy", num_images=1200, height=96, width=96, seed=0, test_fraction=0.5)
     out = tmp_path / "run"
     command = [BIN / "sdmr-bench", "--method", "connected_components", "--dataset", toy, "--output", out,
                "--workers", "2", "--no-progress", "--overlays", "0"]
     proc = _start(command)
     progress = out / "methods" / "connected_components" / "progress.jsonl"
-    _wait_for(lambda: _lines(progress) >= 1, proc)
+    _wait_for(lambda: _lines(progress) >= 1, proc, poll=0.02)
     proc.send_signal(signum)
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 128 + signum, stderr[-3000:]
     assert "Traceback" not in stderr and "rerun the same command" in stderr, stderr[-3000:]
-    assert 1 <= _lines(progress) < 40 and not (out / "results.json").exists()
+    assert 1 <= _lines(progress) < 600 and not (out / "results.json").exists()
     rerun = subprocess.run([str(a) for a in command], cwd=REPO, env=ENV, capture_output=True, text=True,
                            timeout=300, check=False)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
-    assert json.loads((out / "results.json").read_text())["methods"]["connected_components"]["num_images"] == 40
+    assert json.loads((out / "results.json").read_text())["methods"]["connected_components"]["num_images"] == 600

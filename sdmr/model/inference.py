@@ -36,7 +36,7 @@ from sdmr.model.verify import geometric_stages
 
 MASK_THRESHOLD = 0.5  # torchvision's soft masks are probabilities; 0.5 is its own convention
 DEFAULT_TRIM_BELOW_HEIGHT = 0.005  # m; see Segmenter's trim_below_height
-DEFAULT_SURFACE_RATIO: float | None = None  # see Segmenter's surface_ratio
+DEFAULT_SURFACE_RATIO: float | None = 1.5  # see Segmenter's surface_ratio
 #: Camera distances (m) of the ``sim2real`` generator preset, assumed when a model card does not
 #: state its own ``intended.distance_m``.
 DEFAULT_DISTANCE_M = (0.6, 1.6)

@@ -15,7 +15,7 @@ import torch
 from sdmr.data import DataError, Instances
 from sdmr.data.corruption import CorruptionConfig, correlated_field, corrupt_depth
 from sdmr.data.datamodule import DetectionDataset
-from sdmr.data.input_encoding import encode_model_input, surface_normals, organised_points
+from sdmr.data.input_encoding import encode_model_input, organised_points, surface_normals
 from sdmr.data.intrinsics import CameraIntrinsics
 from sdmr.data.transforms import rescale_sample
 
@@ -33,7 +33,7 @@ def table_with_box() -> dict:
     return {"depth": depth, "instances": Instances(masks), "intrinsics": INTR, "image_id": 3}
 
 
-OFF = dict(  # every effect switched off
+OFF = dict(  # noqa: C408 (keyword names, as CorruptionConfig spells them) every effect switched off
     pixel_sigma=(0, 0), scale_sigma=0.0, coarse_sigma=(0, 0), fine_sigma=(0, 0), quantization_probability=0.0,
     edge_dropout=0.0, blob_count=(0, 0), dark_object_probability=0.0, random_dropout=0.0,
 )
@@ -126,7 +126,7 @@ def test_dataset_augmentation_is_reproducible_from_torch_seed_and_labels_follow(
 
 
 def test_normals_of_a_tilted_plane_point_at_the_camera():
-    v, u = np.mgrid[0:H, 0:W].astype(np.float32)
+    _, u = np.mgrid[0:H, 0:W].astype(np.float32)
     depth = (1.0 + 0.002 * (u - W / 2)).astype(np.float32)  # a plane tilted about the image's y axis
     normals = surface_normals(organised_points(depth, INTR))
     centre = normals[H // 2, W // 2]

@@ -46,7 +46,8 @@ def test_validation_ap_equals_sdmr_bench_ap(checkpoint_and_val, tmp_path):
     config = BenchConfig(
         dataset=str(root), output=str(tmp_path / "run"), methods=["sdmr"], split="test",
         # Segmenter settings that add nothing validation does not do: every detection, no resize, no trim
-        params=[f"checkpoint={checkpoint}", "score_threshold=0", "input_scale=1.0", "trim_below_height=0"],
+        params=[f"checkpoint={checkpoint}", "score_threshold=0", "input_scale=1.0", "trim_below_height=0",
+                "surface_ratio=0"],
         num_overlays=0, show_progress=False,
     )
     bench = run_benchmark(config)["methods"]["sdmr"]

@@ -49,10 +49,10 @@ def test_default_segmenter_runs_in_fp32_like_its_checkpoint(
     bundle_dir, focal_checkpoint, depth_image, monkeypatch, tiny_spec
 ):
     monkeypatch.setenv(WEIGHTS_DIR_ENV, str(bundle_dir))
-    bundled = Segmenter.default(score_threshold=0.0, input_scale=1.0)
+    bundled = Segmenter.default(score_threshold=0.0, surface_ratio=None, input_scale=1.0)
     assert bundled.model_file.path == bundle_dir / WEIGHTS_FILE and bundled.train_focal_px == tiny_spec["focal"]
     assert all(p.dtype == torch.float32 for p in bundled.model.parameters())
-    full = Segmenter(focal_checkpoint, score_threshold=0.0, input_scale=1.0)
+    full = Segmenter(focal_checkpoint, score_threshold=0.0, surface_ratio=None, input_scale=1.0)
     a, b = bundled.segment(depth_image), full.segment(depth_image)
     assert len(a) > 0 and abs(len(a) - len(b)) <= 1  # fp16 rounding may reorder near-equal detections
     assert abs(float(a.scores[0]) - float(b.scores[0])) < 1e-2

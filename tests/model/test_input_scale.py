@@ -20,8 +20,9 @@ def camera(fx: float, height: int = 96, width: int = 128) -> CameraIntrinsics:
 @pytest.fixture(scope="module")
 def auto_method(focal_checkpoint):
     """The sdmr Method on a checkpoint trained at fx = 100 px, input_scale left at its default (auto);
-    the table trim off, so its masks compare with segment_encoded's raw output."""
-    return SDMaskRCNNMethod(checkpoint=str(focal_checkpoint), score_threshold=0.0, trim_below_height=None)
+    the table trim and the surface check off, so its masks compare with segment_encoded's raw output."""
+    return SDMaskRCNNMethod(checkpoint=str(focal_checkpoint), score_threshold=0.0, surface_ratio=None,
+                            trim_below_height=None)
 
 
 def test_auto_scale_is_training_focal_over_camera_focal(auto_method, depth_image):
@@ -40,7 +41,8 @@ def test_auto_scale_is_training_focal_over_camera_focal(auto_method, depth_image
 
 
 def test_auto_without_intrinsics_uses_1_with_one_warning(focal_checkpoint, depth_image):
-    segmenter = Segmenter(focal_checkpoint, score_threshold=0.0, trim_below_height=None)  # raw masks compared
+    # raw masks compared: no table trim, no surface check
+    segmenter = Segmenter(focal_checkpoint, score_threshold=0.0, surface_ratio=None, trim_below_height=None)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         first = segmenter.segment(depth_image)
@@ -53,7 +55,7 @@ def test_auto_without_intrinsics_uses_1_with_one_warning(focal_checkpoint, depth
 
 
 def test_checkpoint_without_focal_length_warns_and_says_what_to_pass(exported_model, depth_image):
-    segmenter = Segmenter(exported_model, score_threshold=0.0)
+    segmenter = Segmenter(exported_model, score_threshold=0.0, surface_ratio=None)
     with pytest.warns(InputScaleWarning, match="does not record its training focal length.*input_scale=<factor>"):
         assert segmenter.scale_for(camera(200.0), depth_image.shape) == 1.0
     assert Segmenter(exported_model, input_scale=0.5).scale_for(camera(200.0), depth_image.shape) == 0.5

@@ -77,8 +77,8 @@ def test_a_corrupt_file_does_not_stop_the_folder(bundled, depth_image, tmp_path,
     assert code == 1
     assert "2 image(s) segmented, 0 already done, 2 failed" in stdout
     failed = stdout.split("failed:")[1]
-    assert "c.npy: cannot read depth file" in failed and "wisdom.png: 8-bit image" in failed
-    assert "wisdom8" in failed  # the fix names the flag
+    assert "c.npy: cannot read depth file" in failed and "wisdom.png: uint8" in failed
+    assert "--depth-encoding wisdom8" in failed  # the fix names the flag in CLI spelling
     assert (out / "labels" / "a.png").is_file() and (out / "labels" / "sub" / "b.png").is_file()
     assert len(json.loads((out / "images.json").read_text())) == 2
     code, stdout, _ = run(capsys, str(frames), "--out", str(out), "--intrinsics", CAMERA)

@@ -10,7 +10,13 @@ import pytest
 from sdmr.data.errors import DataError
 from sdmr.data.instances import Instances
 from sdmr.data.intrinsics import CameraIntrinsics
-from sdmr.model.verify import drop_flat_masks, drop_surface_patches, mask_heights, surface_patches, trim_to_foreground
+from sdmr.model.verify import (
+    drop_flat_masks,
+    drop_surface_patches,
+    mask_heights,
+    surface_patches,
+    trim_to_foreground,
+)
 from sdmr.pointcloud.camera import PointCloudWarning
 
 H, W = 96, 128
