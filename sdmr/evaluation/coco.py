@@ -27,6 +27,7 @@ from pycocotools import mask as mask_utils
 
 from sdmr.data.coco import mask_annotations
 from sdmr.data.errors import DataError
+from sdmr.errors import ConfigError
 from sdmr.data.instances import Instances
 from sdmr.evaluation.coco_native import IOU_THRESHOLDS, RECALL_THRESHOLDS, accumulate, match_image
 from sdmr.evaluation.overlap import pairwise_mask_iou
@@ -128,7 +129,7 @@ def check_prediction(pred: object, gt_size: tuple[int, int], where: str) -> Inst
 
 def check_protocol(protocol: str) -> None:
     if protocol not in PROTOCOLS:
-        raise ValueError(f"unknown protocol {protocol!r}; choose one of {PROTOCOLS}")
+        raise ConfigError(f"unknown protocol {protocol!r}", fix=f"choose one of {', '.join(PROTOCOLS)}")
 
 
 def _checked_pair(
@@ -198,7 +199,7 @@ def _coco_inputs(
 def resolve_backend(backend: str) -> str:
     """The backend ``backend`` runs on: "auto" is faster-coco-eval when installed, else pycocotools."""
     if backend not in BACKENDS:
-        raise ValueError(f"unknown COCO backend {backend!r}; choose one of {BACKENDS}")
+        raise ConfigError(f"unknown COCO backend {backend!r}", fix=f"choose one of {', '.join(BACKENDS)}")
     if backend in ("pycocotools", "sdmr"):
         return backend
     try:

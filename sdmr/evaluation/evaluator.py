@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from sdmr.data.errors import DataError
 from sdmr.data.instances import Instances
 from sdmr.evaluation.coco import (
     CocoEvaluation,
@@ -69,7 +70,8 @@ class CocoEvaluator:
         """Add one batch: ``inputs[i]`` is a sample as :meth:`make_record` takes it, ``outputs[i]``
         its prediction. An image id seen before replaces the earlier record."""
         if len(inputs) != len(outputs):
-            raise ValueError(f"{len(inputs)} inputs but {len(outputs)} outputs: pass one prediction per image")
+            raise DataError(f"{len(inputs)} inputs but {len(outputs)} outputs",
+                            fix="pass one prediction per image, in the order of the inputs")
         self.add_records(self.make_record(sample, pred) for sample, pred in zip(inputs, outputs, strict=True))
 
     def add_records(self, records: Iterable[CocoRecord]) -> None:
