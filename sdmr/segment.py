@@ -297,7 +297,7 @@ def _input_scale(text: str) -> InputScale:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sdmr-segment",
-        description="Segment your own depth images with the bundled model (or --checkpoint PATH); see README.",
+        description="Segment your own depth images with the bundled model (or --checkpoint PATH); see docs/segment.md.",
         epilog="Exit codes: 0 all images done; 1 some images failed (named at the end); 2 usage error.",
     )
     parser.add_argument("inputs", nargs="+", help="depth files, folders (recursive) and/or globs")

@@ -22,7 +22,7 @@ ENTRY_POINT_GROUP = "sdmr.methods"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 _NONE = {"none", "null"}
-# The paper's other methods, named by the user, that sdmr does not ship yet (README "Status").
+# The paper's other methods, named by the user, that sdmr does not ship yet (README "Where it stands").
 PLANNED_METHODS = ("ft_maskrcnn_color", "ft_maskrcnn_depth")
 
 

@@ -40,7 +40,7 @@ def check_png_encoding(png_encoding: str, root: Path) -> str:
 
 
 class DatasetWriter:
-    """Writes one image at a time into ``root`` in our layout (see DESIGN.md / the data README)."""
+    """Writes one image at a time into ``root`` in our layout (see docs/data_format.md)."""
 
     def __init__(
         self, root: str | Path, png_encoding: str = "wisdom8", write_numpy_depth: bool = True

@@ -27,8 +27,8 @@ from pycocotools import mask as mask_utils
 
 from sdmr.data.coco import mask_annotations
 from sdmr.data.errors import DataError
-from sdmr.errors import ConfigError
 from sdmr.data.instances import Instances
+from sdmr.errors import ConfigError
 from sdmr.evaluation.coco_native import IOU_THRESHOLDS, RECALL_THRESHOLDS, accumulate, match_image
 from sdmr.evaluation.overlap import pairwise_mask_iou
 

@@ -47,8 +47,8 @@ REQUIRED_CARD_KEYS = ("data_command", "train_command", "config", "steps", "wall_
 
 NO_BUNDLED_MODEL_FIX = (
     "pass a trained model: `sdmr-segment INPUT... --checkpoint PATH`, `Segmenter(PATH)` in Python, or "
-    "`sdmr-bench --method sdmr --param sdmr.checkpoint=PATH` (a .ckpt from `python -m sdmr.train`, README "
-    "'Training'); or install an sdmr release that bundles weights"
+    "`sdmr-bench --method sdmr --param sdmr.checkpoint=PATH` (a .ckpt from `python -m sdmr.train`, "
+    "docs/training.md); or install an sdmr release that bundles weights"
 )
 
 

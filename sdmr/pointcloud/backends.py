@@ -8,7 +8,7 @@ from types import ModuleType
 from sdmr.data.errors import DataError
 
 BACKENDS = ("pip", "pcl")
-PCL_INSTALL_HINT = ("install the real-PCL backend: sudo bash scripts/install_pcl.sh (README, 'Real PCL backend'), "
+PCL_INSTALL_HINT = ("install the real-PCL backend: sudo bash scripts/install_pcl.sh (docs/baselines.md, 'Real PCL backend'), "
                     "or use backend=pip")
 
 

@@ -147,7 +147,7 @@ def region_growing(
 
 
 # Diagnostics: the two inputs of region growing whose order a re-implementation may legitimately differ
-# in (used by the agreement tests and to explain a disagreement; see README "Classical baselines: backends").
+# in (used by the agreement tests and to explain a disagreement; see docs/baselines.md).
 def nearest_k(points: np.ndarray, k: int) -> np.ndarray:
     """PCL ``KdTree::nearestKSearch`` for every point: ``N×k`` int32 indices, nearest first, itself included."""
     if k < 1:
