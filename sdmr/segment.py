@@ -38,8 +38,9 @@ from tqdm import tqdm
 from sdmr.cli import run_cli
 from sdmr.data.atomic import atomic_write_png, atomic_write_text
 from sdmr.data.coco import mask_annotations
-from sdmr.data.depth_io import DEPTH_FILE_ENCODINGS, DEPTH_FILE_PATTERNS, read_depth
+from sdmr.data.depth_io import DEPTH_FILE_ENCODINGS, DEPTH_FILE_PATTERNS
 from sdmr.data.errors import DataError
+from sdmr.data.folder import PinholeParameters, read_sample
 from sdmr.data.instances import Instances, paint_labels
 from sdmr.data.intrinsics import CameraIntrinsics
 from sdmr.data.layout import label_pixels
@@ -74,10 +75,6 @@ def overlay_image(grey: np.ndarray, label: np.ndarray) -> np.ndarray:
     """Grey [0, 1] image with each label id blended in its palette colour and outlined (uint8 RGB,
     pixel-aligned with the label image, so no caption band)."""
     return overlay(grey, label, OVERLAY_ALPHA)
-
-
-def _save_png(path: Path, pixels: np.ndarray) -> None:
-    atomic_write_png(path, pixels)
 
 
 @dataclass(frozen=True)
@@ -167,7 +164,7 @@ def input_files(inputs: Sequence[str], encoding: str = "auto", out: Path | None 
     return list(files.values())
 
 
-def parse_intrinsics(text: str) -> CameraIntrinsics | tuple[float, float, float, float]:
+def parse_intrinsics(text: str) -> CameraIntrinsics | PinholeParameters:
     """``--intrinsics``: a ``.intr``/JSON file, or ``fx,fy,cx,cy`` in pixels (the size comes from each image)."""
     parts = text.split(",")
     if len(parts) == 4:
@@ -180,14 +177,6 @@ def parse_intrinsics(text: str) -> CameraIntrinsics | tuple[float, float, float,
         CameraIntrinsics(fx, fy, cx, cy, 1, 1)  # validates the focal lengths now, not per image
         return fx, fy, cx, cy
     return CameraIntrinsics.load(text)
-
-
-def camera_for(
-    intrinsics: CameraIntrinsics | tuple[float, float, float, float] | None, shape: tuple[int, int]
-) -> CameraIntrinsics | None:
-    if intrinsics is None or isinstance(intrinsics, CameraIntrinsics):
-        return intrinsics
-    return CameraIntrinsics(*intrinsics, width=shape[1], height=shape[0])
 
 
 @dataclass
@@ -210,25 +199,26 @@ def _segment_one(
     out: Path,
     image_id: int,
     depth_scale: float,
-    intrinsics: CameraIntrinsics | tuple[float, float, float, float] | None,
+    intrinsics: CameraIntrinsics | PinholeParameters | None,
     warn: Callable[[Path, Warning], None],
 ) -> int:
-    depth = read_depth(item.path, item.encoding)
+    sample = read_sample(item.path, item.encoding, intrinsics, image_id, item.name)
+    depth = sample["depth"]
     if depth_scale != 1.0:
         depth = (depth * depth_scale).astype(np.float32)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            instances, image = segmenter.segment_and_encode(depth, camera_for(intrinsics, depth.shape))
+            instances, image = segmenter.segment_and_encode(depth, sample["intrinsics"])
         except DataError as err:
             raise DataError(err.problem, item.path, err.fix) from err
     for warning in caught:
         warn(item.path, warning.message)
     label = label_image(instances)
-    _save_png(item.output(out, "overlays"), overlay_image(image[0].numpy(), label))  # encoded depth, grey
+    atomic_write_png(item.output(out, "overlays"), overlay_image(image[0].numpy(), label))  # encoded depth, grey
     detections = mask_annotations(instances.masks, image_id, instances.scores)
     atomic_write_text(item.output(out, "detections"), json.dumps(detections))
-    _save_png(item.output(out, "labels"), label)  # written last: its presence marks the image done
+    atomic_write_png(item.output(out, "labels"), label)  # written last: its presence marks the image done
     return len(instances)
 
 
@@ -238,7 +228,7 @@ def segment_files(
     out: Path,
     overwrite: bool = False,
     depth_scale: float = 1.0,
-    intrinsics: CameraIntrinsics | tuple[float, float, float, float] | None = None,
+    intrinsics: CameraIntrinsics | PinholeParameters | None = None,
     progress: bool = True,
 ) -> RunReport:
     """Segment every file into ``out``; one that fails is recorded in the report, the rest go on."""

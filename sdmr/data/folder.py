@@ -87,19 +87,43 @@ class FolderDataset(Sequence):
     def __getitem__(self, position: int) -> Sample:  # type: ignore[override]
         if not 0 <= position < len(self):
             raise IndexError(f"position {position} out of range for {len(self)} images")
-        path = self.files[position]
-        depth = read_depth(path, self.depth_encoding)
-        if self.intrinsics is not None and (self.intrinsics.height, self.intrinsics.width) != depth.shape:
-            raise DataError(
-                f"depth is {depth.shape[0]}×{depth.shape[1]} but the intrinsics are for "
-                f"{self.intrinsics.height}×{self.intrinsics.width}",
-                path,
-                "pass the intrinsics of this camera resolution (CameraIntrinsics.scaled after resizing)",
-            )
-        return {
-            "depth": depth,
-            "instances": None,
-            "intrinsics": self.intrinsics,
-            "image_id": position,
-            "name": path.stem,
-        }
+        return read_sample(self.files[position], self.depth_encoding, self.intrinsics, position)
+
+
+#: A camera without its image size (``sdmr-segment --intrinsics fx,fy,cx,cy``): sized to each frame.
+PinholeParameters = tuple[float, float, float, float]
+
+
+def sized_camera(
+    intrinsics: CameraIntrinsics | PinholeParameters | None, shape: tuple[int, int], path: Path | None = None
+) -> CameraIntrinsics | None:
+    """The camera of a ``shape`` frame: pinhole parameters sized to it, or intrinsics checked against it."""
+    if isinstance(intrinsics, tuple):
+        return CameraIntrinsics(*intrinsics, width=shape[1], height=shape[0])
+    if intrinsics is not None and (intrinsics.height, intrinsics.width) != tuple(shape):
+        raise DataError(
+            f"depth is {shape[0]}×{shape[1]} but the intrinsics are for {intrinsics.height}×{intrinsics.width}",
+            path,
+            "pass the intrinsics of this camera resolution (CameraIntrinsics.scaled after resizing)",
+        )
+    return intrinsics
+
+
+def read_sample(
+    path: Path,
+    encoding: str,
+    intrinsics: CameraIntrinsics | PinholeParameters | None,
+    image_id: int,
+    name: str | None = None,
+) -> Sample:
+    """One depth file as an unlabelled :class:`~sdmr.data.sample.Sample`, the contract every reader
+    returns: the depth read and validated once, the camera checked against (or sized to) the frame.
+    ``FolderDataset`` and ``sdmr-segment`` both read through it, so a file means the same to both."""
+    depth = read_depth(path, encoding)
+    return {
+        "depth": depth,
+        "instances": None,
+        "intrinsics": sized_camera(intrinsics, depth.shape, path),
+        "image_id": image_id,
+        "name": path.stem if name is None else name,
+    }

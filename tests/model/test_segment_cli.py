@@ -11,17 +11,18 @@ from pycocotools import mask as mask_utils
 
 from sdmr.data.depth_io import write_depth
 from sdmr.data.errors import DataError
+from sdmr.data.folder import sized_camera
 from sdmr.data.instances import Instances
 from sdmr.model.bundled import WEIGHTS_DIR_ENV
 from sdmr.model.verify import mask_heights
-from sdmr.segment import camera_for, input_files, main, parse_intrinsics
+from sdmr.segment import input_files, main, parse_intrinsics
 
 #: fx of the test camera: with the bundle's training focal length (100 px) the auto scale is 0.5.
 CAMERA = "200,200,63.5,47.5"
 
 
 def parse_camera(text: str, shape: tuple[int, int]):
-    return camera_for(parse_intrinsics(text), shape)
+    return sized_camera(parse_intrinsics(text), shape)
 
 
 @pytest.fixture
