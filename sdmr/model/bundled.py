@@ -154,8 +154,10 @@ def render_model_card(card: dict[str, Any]) -> str:
         lines += ["", "## Intended use", ""]
         items = intended.items() if isinstance(intended, dict) else [("", intended)]
         lines += [f"- {k.replace('_', ' ')}: {_cell(v)}" if k else f"- {_cell(v)}" for k, v in items]
-    if card.get("limitations"):
-        lines += ["", "## Limitations", "", *[f"- {x}" for x in card["limitations"]]]
+    limitations = card.get("limitations")
+    if limitations:  # a list of points, or one paragraph (a string is one point, not one per character)
+        points = [limitations] if isinstance(limitations, str) else list(limitations)
+        lines += ["", "## Limitations", "", *[f"- {x}" for x in points]]
     model = card.get("model") or {}
     weights = card.get("weights") or {}
     lines += ["", "## Model and weights file", "", "| | |", "|---|---|"]

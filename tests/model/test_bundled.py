@@ -22,6 +22,7 @@ from sdmr.model.bundled import (
     WEIGHTS_FILE,
     bundled_model_path,
     export_bundled_model,
+    render_model_card,
 )
 from sdmr.model.checkpoint import export_model, read_model_file
 from sdmr.model.inference import Segmenter
@@ -113,3 +114,12 @@ def test_the_shipped_bundle_matches_its_checksum():
     assert payload["train_focal_px"] > 0 and np.isfinite(payload["train_focal_px"])
     card = json.loads((folder / CARD_JSON_FILE).read_text())
     assert card["weights"]["sha256"] == json.loads((folder / MANIFEST_FILE).read_text())["sha256"]
+
+
+def test_model_card_limitations_render_as_points_whether_a_list_or_one_paragraph(tiny_spec):
+    card = dict(tiny_spec["card"])
+    card["limitations"] = "One paragraph, one point."
+    one = render_model_card(card).split("## Limitations")[1].split("##")[0].strip().splitlines()
+    card["limitations"] = ["first point", "second point"]
+    two = render_model_card(card).split("## Limitations")[1].split("##")[0].strip().splitlines()
+    assert one == ["- One paragraph, one point."] and two == ["- first point", "- second point"]
