@@ -23,17 +23,15 @@ from sdmr.sim.generate import RUN_CONFIG, generate
 
 
 @pytest.fixture
-def small_values() -> dict:
+def small_values(tiny_values) -> dict:
+    """conftest's tiny_values made smaller still (4 images of 48×32): these tests generate several times."""
     return {
-        "preset": "sim2real",
-        "seed": 3,
+        **tiny_values,
         "num_images": 4,
-        "views_per_heap": 2,
         "test_fraction": 0.5,
         "camera": {"width": 48, "height": 32},
-        "scene": {"max_objects": 2, "poisson_lambda": 1.5, "kind": "mix"},
-        "objects": {"source": "procedural", "num_procedural": 6, "test_fraction": 0.34},
-        "render": {"min_visible_pixels": 1},
+        "scene": {**tiny_values["scene"], "max_objects": 2, "poisson_lambda": 1.5},
+        "objects": {**tiny_values["objects"], "num_procedural": 6, "test_fraction": 0.34},
     }
 
 
