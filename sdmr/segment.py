@@ -47,6 +47,7 @@ from sdmr.data.layout import label_pixels
 from sdmr.data.lock import FolderLock
 from sdmr.errors import ConfigError
 from sdmr.model.inference import (
+    DEFAULT_CONTAINED_FRACTION,
     DEFAULT_SURFACE_RATIO,
     DEFAULT_TRIM_BELOW_HEIGHT,
     InputScale,
@@ -332,6 +333,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="drop flat masks whose plane runs on beyond them over R times their area: patches of bin walls "
         f"and bare tables (default {DEFAULT_SURFACE_RATIO}; 0 = off)",
     )
+    parser.add_argument(
+        "--contained-fraction", type=float, default=DEFAULT_CONTAINED_FRACTION, metavar="F",
+        help="drop a mask with at least F of its pixels inside a higher-scoring mask: a part reported next "
+        f"to its whole object (default {DEFAULT_CONTAINED_FRACTION or 0}; 0 = off)",
+    )
     parser.add_argument("--score-threshold", type=float, default=0.5)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
@@ -430,6 +436,7 @@ def _main(args: argparse.Namespace) -> int:
             "min_height_above_plane": args.min_height_above_plane,
             "trim_below_height": args.trim_below_height,
             "surface_ratio": args.surface_ratio,
+            "contained_fraction": args.contained_fraction,
         }
         segmenter = Segmenter(args.checkpoint, **settings) if args.checkpoint else Segmenter.default(**settings)
     except DataError as err:

@@ -37,6 +37,7 @@ from sdmr.model.verify import geometric_stages
 MASK_THRESHOLD = 0.5  # torchvision's soft masks are probabilities; 0.5 is its own convention
 DEFAULT_TRIM_BELOW_HEIGHT = 0.005  # m; see Segmenter's trim_below_height
 DEFAULT_SURFACE_RATIO: float | None = 1.5  # see Segmenter's surface_ratio
+DEFAULT_CONTAINED_FRACTION: float | None = None  # see Segmenter's contained_fraction
 #: Camera distances (m) of the ``sim2real`` generator preset, assumed when a model card does not
 #: state its own ``intended.distance_m``.
 DEFAULT_DISTANCE_M = (0.6, 1.6)
@@ -184,6 +185,9 @@ class Segmenter:
         surface_ratio: drop flat masks whose plane continues beyond them over at least this many
             times their area — patches of bin walls and bare tables
             (:func:`sdmr.model.verify.drop_surface_patches`, e.g. 1.5); ``None`` or 0 switches it off.
+        contained_fraction: drop a mask with at least this fraction of its pixels inside a
+            higher-scoring mask — a part reported next to its whole object
+            (:func:`sdmr.model.verify.drop_contained_masks`, in (0, 1], e.g. 0.8); ``None`` or 0: off.
     """
 
     def __init__(
@@ -200,9 +204,16 @@ class Segmenter:
         min_height_above_plane: float | None = None,
         trim_below_height: float | None = DEFAULT_TRIM_BELOW_HEIGHT,
         surface_ratio: float | None = DEFAULT_SURFACE_RATIO,
+        contained_fraction: float | None = DEFAULT_CONTAINED_FRACTION,
     ) -> None:
         trim_below_height = trim_below_height or None  # 0 = off, as on the command line
         surface_ratio = surface_ratio or None
+        contained_fraction = contained_fraction or None
+        if contained_fraction is not None and not 0 < contained_fraction <= 1:
+            raise ConfigError(
+                f"contained_fraction must be in (0, 1] or None, got {contained_fraction}",
+                fix="pass a fraction of the mask's pixels (e.g. 0.8), or 0/None to switch the stage off",
+            )
         self.input_scale = check_input_scale(input_scale)  # checked before the (slow) checkpoint load
         for name, value, example in (
             ("min_height_above_plane", min_height_above_plane, "0.015"),
@@ -217,6 +228,7 @@ class Segmenter:
         self.min_height_above_plane = min_height_above_plane
         self.trim_below_height = trim_below_height
         self.surface_ratio = surface_ratio
+        self.contained_fraction = contained_fraction
         self.num_threads = num_threads
         model, self.input_encoding, self.model_file = build_from_file(checkpoint)
         self._scale_warned = False
@@ -306,7 +318,8 @@ class Segmenter:
             warnings.warn(warning, DepthRangeWarning, stacklevel=3)
         instances = self.segment_encoded(image, self.scale_for(intrinsics, depth.shape))
         instances = geometric_stages(
-            instances, depth, intrinsics, self.trim_below_height, self.min_height_above_plane, self.surface_ratio
+            instances, depth, intrinsics, self.trim_below_height, self.min_height_above_plane, self.surface_ratio,
+            self.contained_fraction,
         )
         return instances, image
 

@@ -8,7 +8,12 @@ from typing import Literal
 from sdmr.bench.method import BaseMethod
 from sdmr.data.instances import Instances
 from sdmr.data.sample import Sample
-from sdmr.model.inference import DEFAULT_SURFACE_RATIO, DEFAULT_TRIM_BELOW_HEIGHT, Segmenter
+from sdmr.model.inference import (
+    DEFAULT_CONTAINED_FRACTION,
+    DEFAULT_SURFACE_RATIO,
+    DEFAULT_TRIM_BELOW_HEIGHT,
+    Segmenter,
+)
 
 
 @dataclass
@@ -20,7 +25,8 @@ class SDMaskRCNNParams:
     length) or a number. ``min_height_above_plane`` (metres, e.g. 0.015) switches on the
     geometric verification stage, which drops masks lying flat on the support plane, and
     ``trim_below_height`` (default 0.005 m; 0 = off) cuts the table pixels off every mask;
-    ``surface_ratio`` (e.g. 1.5; 0 = off) drops flat patches of walls and bare tables.
+    ``surface_ratio`` (e.g. 1.5; 0 = off) drops flat patches of walls and bare tables;
+    ``contained_fraction`` (e.g. 0.8; 0 = off) drops a mask lying inside a higher-scoring one.
     """
 
     checkpoint: str = ""
@@ -35,6 +41,7 @@ class SDMaskRCNNParams:
     min_height_above_plane: float | None = None
     trim_below_height: float | None = DEFAULT_TRIM_BELOW_HEIGHT
     surface_ratio: float | None = DEFAULT_SURFACE_RATIO
+    contained_fraction: float | None = DEFAULT_CONTAINED_FRACTION
 
 
 class SDMaskRCNNMethod(BaseMethod):

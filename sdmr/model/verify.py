@@ -12,6 +12,11 @@ mask on a *wall* (a bin wall stands high above the floor) or on a table seen fro
 (no plane is left to measure from when the table fills the frame). A real object's face ends at
 its edges; a patch of a wall or table lies on a surface that runs on beyond the mask.
 
+A last, purely 2-D stage, :func:`drop_contained_masks`, removes a mask that lies almost wholly
+inside a higher-scoring one: the model sometimes reports a part (a scissor blade, a handle) next to
+the whole object. Box NMS keeps such a part (its small box overlaps the big one little), and
+nothing about it is a second object.
+
 The plane comes from :mod:`sdmr.pointcloud` (the same RANSAC the classical baselines use).
 Without intrinsics the nominal camera is used: planes stay planes under a wrong K, only the
 heights scale with the focal-length error.
@@ -137,6 +142,32 @@ def drop_surface_patches(
     return geometric_stages(instances, depth, intrinsics, surface_ratio=ratio)
 
 
+def contained_masks(instances: Instances, fraction: float) -> np.ndarray:
+    """Which masks have at least ``fraction`` of their pixels inside one higher-scoring kept mask.
+
+    Greedy in score order (masks without scores: in the order given), like NMS: a mask that is
+    dropped cannot drop another. An empty mask is never counted as contained.
+    """
+    order = np.argsort(-instances.scores, kind="stable") if instances.scores is not None else np.arange(len(instances))
+    flat = instances.masks.reshape(len(instances), -1)
+    areas = flat.sum(axis=1)
+    contained = np.zeros(len(instances), dtype=bool)
+    kept: list[int] = []
+    for index in order:
+        if areas[index] and any((flat[index] & flat[k]).sum() >= fraction * areas[index] for k in kept):
+            contained[index] = True
+        else:
+            kept.append(index)
+    return contained
+
+
+def drop_contained_masks(instances: Instances, fraction: float) -> Instances:
+    """``instances`` without the masks lying (≥ ``fraction`` of their pixels) inside a higher-scoring one."""
+    if len(instances) < 2:
+        return instances
+    return instances.select(np.flatnonzero(~contained_masks(instances, fraction)))
+
+
 def geometric_stages(
     instances: Instances,
     depth: np.ndarray,
@@ -144,11 +175,14 @@ def geometric_stages(
     trim_below_height: float | None = None,
     min_height_above_plane: float | None = None,
     surface_ratio: float | None = None,
+    contained_fraction: float | None = None,
 ) -> Instances:
-    """The trim, the flat-mask filter, then the surface-patch filter (each skipped when ``None``).
+    """The trim, the flat-mask filter, the surface-patch filter, then the containment filter (each
+    skipped when ``None``).
 
-    The first two share one support-plane fit per frame; the third needs no support plane and runs
-    even on a frame without one.
+    The first two share one support-plane fit per frame; the surface filter needs no support plane
+    and runs even on a frame without one; the containment filter looks at the masks only, after
+    the trim has cut them to what stands above the table.
     """
     if len(instances) == 0:
         return instances
@@ -156,6 +190,8 @@ def geometric_stages(
         instances = _height_stages(instances, depth, intrinsics, trim_below_height, min_height_above_plane)
     if surface_ratio is not None and len(instances):
         instances = instances.select(np.flatnonzero(~surface_patches(instances, depth, intrinsics, surface_ratio)))
+    if contained_fraction is not None:
+        instances = drop_contained_masks(instances, contained_fraction)
     return instances
 
 

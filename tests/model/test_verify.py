@@ -10,7 +10,11 @@ import pytest
 from sdmr.data.errors import DataError
 from sdmr.data.instances import Instances
 from sdmr.data.intrinsics import CameraIntrinsics
+from sdmr.errors import ConfigError
+from sdmr.model.inference import Segmenter
 from sdmr.model.verify import (
+    contained_masks,
+    drop_contained_masks,
     drop_flat_masks,
     drop_surface_patches,
     mask_heights,
@@ -128,3 +132,36 @@ def test_trim_drops_a_mask_that_is_mostly_table():
     box_and_rim[0, 15:55, 15:65] = True  # the box with a 5-pixel rim of table: mostly object
     kept = trim_to_foreground(Instances(masks=box_and_rim, scores=np.array([0.9])), depth, CAMERA, 0.02)
     assert len(kept) == 1 and kept.masks[0][BOX].all()
+
+
+def test_a_part_inside_a_higher_scoring_mask_is_dropped_and_a_neighbour_kept():
+    masks = np.zeros((4, 20, 20), dtype=bool)
+    masks[0, 2:12, 2:12] = True  # the whole object
+    masks[1, 4:8, 4:8] = True  # a part of it, lower score: dropped
+    masks[2, 10:18, 10:18] = True  # a neighbour overlapping the corner by 4 of 64 pixels: kept
+    masks[3, 5:9, 5:9] = True  # a part, but scored above the whole: it stays, the whole is not inside it
+    instances = Instances(masks=masks, scores=np.array([0.9, 0.6, 0.8, 0.95]))
+    assert contained_masks(instances, 0.8).tolist() == [False, True, False, False]
+    assert len(drop_contained_masks(instances, 0.8)) == 3
+    first_three = instances.select(np.arange(3))
+    assert contained_masks(first_three, 0.05).tolist() == [False, True, True]  # 4/64 ≥ 5 %
+    assert drop_contained_masks(instances.select(np.array([0])), 0.8).masks.shape == (1, 20, 20)
+
+
+def test_a_dropped_mask_does_not_drop_another():
+    masks = np.zeros((3, 10, 10), dtype=bool)
+    masks[0, :, :5] = True
+    masks[1, :, 3:8] = True  # 2/5 inside mask 0 at 0.4: dropped
+    masks[2, :, 5:8] = True  # inside mask 1 only, which was dropped: kept
+    instances = Instances(masks=masks, scores=np.array([0.9, 0.8, 0.7]))
+    assert contained_masks(instances, 0.4).tolist() == [False, True, False]
+
+
+def test_the_containment_stage_is_checked_and_runs_in_the_segmenter(exported_model, depth_image):
+    with pytest.raises(ConfigError, match="contained_fraction must be in"):
+        Segmenter(exported_model, contained_fraction=1.5)
+    raw = Segmenter(exported_model, score_threshold=0.0, surface_ratio=None, trim_below_height=None)
+    staged = Segmenter(exported_model, score_threshold=0.0, surface_ratio=None, trim_below_height=None,
+                       contained_fraction=0.5)
+    a, b = raw.segment(depth_image), staged.segment(depth_image)
+    assert np.array_equal(b.masks, drop_contained_masks(a, 0.5).masks)
