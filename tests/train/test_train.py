@@ -83,6 +83,12 @@ def test_cli_trains_writes_safe_checkpoint_and_resumes_exactly(toy_root, tmp_pat
     resumed = torch.load(second / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert resumed["lr_schedulers"][0]["last_epoch"] == 5
 
+    # resumed in its own folder: the CSV log keeps the first run's rows and appends (Lightning's deleted them)
+    same = [a for a in proc.args[3:] if not a.startswith(("hydra.run.dir=", "ckpt_path="))]
+    again = train_cli([*same, f"hydra.run.dir={first}", f"ckpt_path={ckpt}"])
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert _steps_logged(first) == [0, 1, 2, 3, 4]
+
     module = SDMaskRCNNModule.load_from_checkpoint(ckpt, weights_only=True, map_location="cpu")
     model, encoding, _ = build_from_file(ckpt)
     assert encoding == "median_relative"
