@@ -44,12 +44,6 @@ def empty_frames() -> list[tuple[str, np.ndarray, object]]:
     return frames
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 9 not met yet: the bundled 1200-step CPU model still reports phantoms on empty bins "
-    "(scripts/count_phantoms.py: 8 in 7 of 10 bins, 31 on 1 of 10 tables); strict, so the day a model "
-    "passes, this marker must go",
-)
 def test_empty_tables_and_bins_give_no_detection(bundled, empty_frames):
     found = {name: len(bundled.segment(depth, intrinsics)) for name, depth, intrinsics in empty_frames}
     assert len(found) == 6 and all(v >= 0 for v in found.values())
