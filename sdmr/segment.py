@@ -440,7 +440,7 @@ def _main(args: argparse.Namespace) -> int:
         }
         segmenter = Segmenter(args.checkpoint, **settings) if args.checkpoint else Segmenter.default(**settings)
     except DataError as err:
-        print(f"sdmr-segment: error: {err}")
+        print(f"sdmr-segment: error: {err}", file=sys.stderr)
         return 2
     with FolderLock(args.out, "sdmr-segment"):  # one writer per output folder
         report = segment_files(

@@ -122,8 +122,8 @@ def test_segment_cli_reports_missing_checkpoint_and_input(tmp_path, depth_image)
         check=False,
     )
     assert (
-        proc.returncode == 2 and "missing.ckpt" in proc.stdout and "checkpoint file not found" in proc.stdout
-    )
+        proc.returncode == 2 and "missing.ckpt" in proc.stderr and "checkpoint file not found" in proc.stderr
+    )  # the error on stderr, like every CLI's
     assert main(["x.ckpt", str(tmp_path / "nothing"), "--depth-encoding", "npy", "--out", str(tmp_path)]) == 2
 
 

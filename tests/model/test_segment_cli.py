@@ -123,17 +123,17 @@ def test_without_intrinsics_one_warning_says_what_to_pass(bundled, depth_image, 
 def test_usage_errors_exit_2_before_any_image(bundled, depth_image, tmp_path, capsys, monkeypatch):
     for folder in ("a", "b"):
         write_depth(tmp_path / folder / "frame.npy", depth_image, "npy")
-    code, stdout, _ = run(capsys, str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "o"))
-    assert code == 2 and "output name(s) would be written by several inputs" in stdout
-    assert "common parent folder" in stdout and not (tmp_path / "o").exists()
+    code, _, stderr = run(capsys, str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "o"))
+    assert code == 2 and "output name(s) would be written by several inputs" in stderr  # errors go to stderr
+    assert "common parent folder" in stderr and not (tmp_path / "o").exists()
     assert [f.name for f in input_files([str(tmp_path)])] == ["a/frame", "b/frame"]  # the parent works
     with pytest.raises(DataError, match="several inputs"):  # a glob's matches are named by their stem
         input_files([str(tmp_path / "*" / "frame.npy")])
-    code, stdout, _ = run(capsys, str(tmp_path / "a"), "--out", str(tmp_path / "o"), "--intrinsics", "1,2,3")
-    assert code == 2 and "intrinsics" in stdout
+    code, _, stderr = run(capsys, str(tmp_path / "a"), "--out", str(tmp_path / "o"), "--intrinsics", "1,2,3")
+    assert code == 2 and "intrinsics" in stderr
     monkeypatch.setenv(WEIGHTS_DIR_ENV, str(tmp_path / "empty"))
-    code, stdout, _ = run(capsys, str(tmp_path / "a"), "--out", str(tmp_path / "o"))
-    assert code == 2 and "no bundled model is installed" in stdout and "--checkpoint PATH" in stdout
+    code, _, stderr = run(capsys, str(tmp_path / "a"), "--out", str(tmp_path / "o"))
+    assert code == 2 and "no bundled model is installed" in stderr and "--checkpoint PATH" in stderr
 
 
 def test_output_folder_inside_the_input_folder_is_not_read_back(bundled, depth_image, tmp_path, capsys):
