@@ -14,8 +14,9 @@ its edges; a patch of a wall or table lies on a surface that runs on beyond the 
 
 A last, purely 2-D stage, :func:`drop_contained_masks`, removes a mask that lies almost wholly
 inside a higher-scoring one: the model sometimes reports a part (a scissor blade, a handle) next to
-the whole object. Box NMS keeps such a part (its small box overlaps the big one little), and
-nothing about it is a second object.
+the whole object. Box NMS keeps such a part (its small box overlaps the big one little). It is off
+by default: on the shipped model it also dropped true objects and lowered AP on both test sets
+(docs/sim2real.md).
 
 The plane comes from :mod:`sdmr.pointcloud` (the same RANSAC the classical baselines use).
 Without intrinsics the nominal camera is used: planes stay planes under a wrong K, only the
