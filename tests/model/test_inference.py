@@ -19,9 +19,13 @@ from sdmr.model.inference import Segmenter
 from sdmr.model.method import SDMaskRCNNMethod
 from sdmr.segment import label_image, main
 
+# Every detection of the tiny random model, and no surface-patch stage: its masks are flat patches of
+# the test depth that the (default-on) stage would drop, and these tests compare raw detections.
+RAW = {"score_threshold": 0.0, "surface_ratio": None}
+
 
 def test_segmenter_returns_scored_instances_at_input_size(exported_model, depth_image):
-    result = Segmenter(exported_model, score_threshold=0.0, surface_ratio=None).segment(depth_image)
+    result = Segmenter(exported_model, **RAW).segment(depth_image)
     assert isinstance(result, Instances) and result.image_size == (96, 128)
     assert 0 < len(result) <= 10
     assert np.all(np.diff(result.scores) <= 0)
@@ -30,7 +34,7 @@ def test_segmenter_returns_scored_instances_at_input_size(exported_model, depth_
 
 
 def test_segmenter_rejects_bad_depth(exported_model, depth_image):
-    segmenter = Segmenter(exported_model, score_threshold=0.0, surface_ratio=None)
+    segmenter = Segmenter(exported_model, **RAW)
     with pytest.raises(DataError, match="single-channel"):
         segmenter.segment(np.repeat(depth_image[..., None], 3, axis=2))
     bad = depth_image.copy()
@@ -40,11 +44,11 @@ def test_segmenter_rejects_bad_depth(exported_model, depth_image):
 
 
 def test_method_adapter_predicts_like_the_segmenter(exported_model, depth_image, tmp_path, monkeypatch):
-    method = SDMaskRCNNMethod(checkpoint=str(exported_model), score_threshold=0.0, surface_ratio=None)
+    method = SDMaskRCNNMethod(checkpoint=str(exported_model), **RAW)
     assert isinstance(method, Method) and method.name == "sdmr"
     sample = {"depth": depth_image, "instances": None, "intrinsics": None, "image_id": 0}
     predicted = method.predict(sample)
-    direct = Segmenter(exported_model, score_threshold=0.0, surface_ratio=None).segment(depth_image)
+    direct = Segmenter(exported_model, **RAW).segment(depth_image)
     assert np.array_equal(predicted.masks, direct.masks) and np.allclose(predicted.scores, direct.scores)
     monkeypatch.setenv(WEIGHTS_DIR_ENV, str(tmp_path))  # no bundle there, whatever the package ships
     with pytest.raises(DataError, match="no bundled model is installed.*Fix:.*--checkpoint PATH"):
@@ -52,7 +56,7 @@ def test_method_adapter_predicts_like_the_segmenter(exported_model, depth_image,
 
 
 def test_every_method_parameter_reaches_the_segmenter(exported_model, depth_image):
-    settings = {"score_threshold": 0.0, "surface_ratio": None, "max_detections": 7, "num_proposals": 50, "input_scale": 0.5}
+    settings = {**RAW, "max_detections": 7, "num_proposals": 50, "input_scale": 0.5}
     method = SDMaskRCNNMethod(checkpoint=str(exported_model), **settings)
     sample = {"depth": depth_image, "instances": None, "intrinsics": None, "image_id": 0}
     predicted = method.predict(sample)
@@ -128,18 +132,18 @@ def test_segment_cli_reports_missing_checkpoint_and_input(tmp_path, depth_image)
 
 
 def test_speed_options_keep_the_detections(exported_model, depth_image):
-    base = Segmenter(exported_model, score_threshold=0.0, surface_ratio=None).segment(depth_image)
-    nhwc = Segmenter(exported_model, score_threshold=0.0, surface_ratio=None, channels_last=True).segment(depth_image)
+    base = Segmenter(exported_model, **RAW).segment(depth_image)
+    nhwc = Segmenter(exported_model, **RAW, channels_last=True).segment(depth_image)
     assert len(nhwc) == len(base) and np.allclose(nhwc.scores, base.scores, atol=1e-4)
     assert (nhwc.masks == base.masks).mean() > 0.999
-    fewer = Segmenter(exported_model, score_threshold=0.0, surface_ratio=None, num_proposals=50)
+    fewer = Segmenter(exported_model, **RAW, num_proposals=50)
     assert fewer.model.rpn.post_nms_top_n() == 50
     assert len(fewer.segment(depth_image)) <= 10
 
 
 def test_int8_box_head_keeps_confident_detections(exported_model, depth_image):
-    base = Segmenter(exported_model, score_threshold=0.0, surface_ratio=None).segment(depth_image)
-    fast = Segmenter(exported_model, score_threshold=0.0, surface_ratio=None, int8_box_head=True)
+    base = Segmenter(exported_model, **RAW).segment(depth_image)
+    fast = Segmenter(exported_model, **RAW, int8_box_head=True)
     assert (
         "Quantized" in type(fast.model.roi_heads.box_head.fc6).__name__
         or "quantized" in type(fast.model.roi_heads.box_head.fc6).__module__
@@ -151,7 +155,7 @@ def test_int8_box_head_keeps_confident_detections(exported_model, depth_image):
 
 
 def test_input_scale_returns_masks_at_the_input_size(exported_model, depth_image):
-    half = Segmenter(exported_model, score_threshold=0.0, surface_ratio=None, input_scale=0.5)
+    half = Segmenter(exported_model, **RAW, input_scale=0.5)
     result = half.segment(depth_image)
     assert result.image_size == (96, 128) and len(result) > 0
     with pytest.raises(DataError, match="input_scale must be positive or 'auto'"):
@@ -168,7 +172,7 @@ def test_segmenter_scopes_its_thread_count_to_the_forward_pass(exported_model, d
     before = torch.get_num_threads()
     wanted = 1 if before != 1 else 2
     seen: list[int] = []
-    segmenter = Segmenter(exported_model, score_threshold=0.0, surface_ratio=None, num_threads=wanted)
+    segmenter = Segmenter(exported_model, **RAW, num_threads=wanted)
     assert torch.get_num_threads() == before  # the constructor leaves the process alone
     hook = segmenter.model.backbone.register_forward_hook(lambda *_: seen.append(torch.get_num_threads()))
     try:
