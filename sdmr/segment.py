@@ -400,6 +400,16 @@ def check_arguments(args: argparse.Namespace, inputs: Sequence[str]) -> None:
     if not 0.0 <= args.score_threshold <= 1.0:
         raise ConfigError(f"--score-threshold must lie in [0, 1], got {args.score_threshold}",
                           fix="pass a detection confidence, e.g. --score-threshold 0.5")
+    for flag, value, high, what in (
+        ("--trim-below-height", args.trim_below_height, float("inf"), "a height in metres, e.g. 0.005"),
+        ("--surface-ratio", args.surface_ratio, float("inf"), "a multiple of the mask's area, e.g. 1.5"),
+        ("--contained-fraction", args.contained_fraction, 1.0, "a fraction of the mask's pixels, e.g. 0.8"),
+    ):  # the Segmenter checks these too, in its keyword names; here they are named as the user typed them
+        if value is not None and not 0 <= value <= high:
+            raise ConfigError(f"{flag} must lie in [0, {high:g}], got {value}", fix=f"pass {what} (0 switches the stage off)")
+    if args.min_height_above_plane is not None and not args.min_height_above_plane > 0:
+        raise ConfigError(f"--min-height-above-plane must be positive, got {args.min_height_above_plane}",
+                          fix="pass a height in metres, e.g. 0.015 (leave it out to switch the stage off)")
     check_device(args.device)
     out = args.out.resolve() if args.out.exists() else None
     is_input = out is not None and any(Path(item).is_dir() and Path(item).resolve() == out for item in inputs)

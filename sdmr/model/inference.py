@@ -216,15 +216,15 @@ class Segmenter:
                 fix="pass a fraction of the mask's pixels (e.g. 0.8), or 0/None to switch the stage off",
             )
         self.input_scale = check_input_scale(input_scale)  # checked before the (slow) checkpoint load
-        for name, value, example in (
-            ("min_height_above_plane", min_height_above_plane, "0.015"),
-            ("trim_below_height", trim_below_height, "0.005"),
-            ("surface_ratio", surface_ratio, "1.5"),
+        for name, value, what in (
+            ("min_height_above_plane", min_height_above_plane, "a height in metres (e.g. 0.015)"),
+            ("trim_below_height", trim_below_height, "a height in metres (e.g. 0.005)"),
+            ("surface_ratio", surface_ratio, "a multiple of the mask's area (e.g. 1.5)"),
         ):
             if value is not None and not value > 0:
                 raise ConfigError(
                     f"{name} must be positive or None, got {value}",
-                    fix=f"pass a height in metres (e.g. {example}), or None to switch the stage off",
+                    fix=f"pass {what}, or None to switch the stage off",
                 )
         self.min_height_above_plane = min_height_above_plane
         self.trim_below_height = trim_below_height
