@@ -31,16 +31,16 @@ import torch
 from torchvision.models.detection import MaskRCNN
 
 from sdmr.bench.metrics import coco_segm_metrics
+from sdmr.data.input_spec import InputSpec
 from sdmr.data.instances import Instances
 from sdmr.data.toy import make_toy_dataset
-from sdmr.data.transforms import depth_to_model_input
 from sdmr.data.wisdom import WisdomDataset
 from sdmr.model.builder import build_sdmask_rcnn
 from sdmr.model.checkpoint import build_from_file, export_model
 from sdmr.model.inference import Segmenter, detections_to_instances
 
 
-def peer_model(checkpoint: str, **settings) -> tuple[MaskRCNN, str, dict]:
+def peer_model(checkpoint: str, **settings) -> tuple[MaskRCNN, InputSpec, dict]:
     """torchvision MaskRCNN with torchvision defaults (unless overridden) and our weights.
 
     Also returns the checkpoint's input encoding and builder arguments (our settings).
@@ -61,10 +61,10 @@ def peer_model(checkpoint: str, **settings) -> tuple[MaskRCNN, str, dict]:
     return model.eval(), encoding, kwargs
 
 
-def peer_segment(model: MaskRCNN, encoding: str) -> Callable[[np.ndarray], Instances]:
+def peer_segment(model: MaskRCNN, encoding: InputSpec) -> Callable[[np.ndarray], Instances]:
     @torch.no_grad()
     def run(depth: np.ndarray) -> Instances:
-        return detections_to_instances(model([depth_to_model_input(depth, encoding)])[0], 0.0)
+        return detections_to_instances(model([encoding.encode(depth)])[0], 0.0)
 
     return run
 

@@ -449,6 +449,13 @@ def _main(args: argparse.Namespace) -> int:
             "contained_fraction": args.contained_fraction,
         }
         segmenter = Segmenter(args.checkpoint, **settings) if args.checkpoint else Segmenter.default(**settings)
+        if segmenter.input_spec.needs_color:
+            raise ConfigError(
+                f"{args.checkpoint} reads colour images (input spec {segmenter.input_spec.describe()}); "
+                "sdmr-segment reads depth only",
+                fix="segment with a depth model, or call Segmenter(checkpoint).segment(depth, color=rgb) from "
+                "Python, or benchmark it with sdmr-bench on a dataset with color_ims/",
+            )
     except DataError as err:
         print(f"sdmr-segment: error: {err}", file=sys.stderr)
         return 2

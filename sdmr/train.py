@@ -28,8 +28,26 @@ PROG = "python -m sdmr.train"
 INTERRUPT_HINT = "interrupted before the first training step; nothing to resume - rerun the same command"
 
 
-def check_config(cfg: DictConfig) -> None:
-    """Fail before any work on the mistakes users make most (no dataset, a bad resume path)."""
+def check_config(cfg: DictConfig, data_given: bool = False) -> None:
+    """Fail before any work on the mistakes users make most (no dataset, a bad resume path).
+
+    ``data_given``: the caller passes its own DataModule, so ``data.root`` is not used.
+    """
+    # .keys(): DictConfig.__contains__ is False for a MISSING ("???") value, which is what we look for
+    if "init_weights" in cfg.model.keys() and OmegaConf.is_missing(cfg.model, "init_weights"):  # noqa: SIM118
+        raise DataError(
+            "this model config needs initial weights", fix="add model.init_weights=/path/to/weights.pth"
+        )
+    if not data_given:
+        _check_data_roots(cfg)
+    _check_numbers(cfg)
+    ckpt = cfg.get("ckpt_path")
+    if ckpt:
+        check_resume_checkpoint(Path(ckpt))
+    _check_run_folder(cfg, ckpt)
+
+
+def _check_data_roots(cfg: DictConfig) -> None:
     if OmegaConf.is_missing(cfg.data, "root"):
         raise DataError(
             "no dataset given (data.root is required)",
@@ -41,20 +59,10 @@ def check_config(cfg: DictConfig) -> None:
             raise DataError(
                 "dataset folder not found", root, "pass an existing folder as data.root=DIR (or a list: data.root=[A,B])"
             )
-    # .keys(): DictConfig.__contains__ is False for a MISSING ("???") value, which is what we look for
-    if "init_weights" in cfg.model.keys() and OmegaConf.is_missing(cfg.model, "init_weights"):  # noqa: SIM118
-        raise DataError(
-            "this model config needs initial weights", fix="add model.init_weights=/path/to/weights.pth"
-        )
     for root in map(Path, roots):
         if str(root) in ("", ".") or not any(p.name[:1] != "." for p in root.iterdir()):
             raise DataError("dataset folder is empty", root,
                             "pass data.root=DIR, a folder made by sdmr-generate (or WISDOM-Sim)")
-    _check_numbers(cfg)
-    ckpt = cfg.get("ckpt_path")
-    if ckpt:
-        check_resume_checkpoint(Path(ckpt))
-    _check_run_folder(cfg, ckpt)
 
 
 def _check_numbers(cfg: DictConfig) -> None:
@@ -123,6 +131,16 @@ def _checkpoint_dir(cfg: DictConfig) -> Path | None:
         return None
 
 
+def _check_same_input(module: pl.LightningModule, datamodule: pl.LightningDataModule) -> None:
+    """The data must be encoded the way the model stores it will be (its checkpoints carry the spec)."""
+    model_spec, data_spec = getattr(module, "input_spec", None), getattr(datamodule, "spec", None)
+    if model_spec is not None and data_spec is not None and model_spec != data_spec:
+        raise ConfigError(
+            f"the model's input ({model_spec.describe()}) differs from the data's ({data_spec.describe()})",
+            fix="set data.input_encoding only (model.input_encoding follows it by default)",
+        )
+
+
 def _instantiate_all(group: DictConfig | None) -> list[Any]:
     return [instantiate(node) for node in (group or {}).values() if node is not None and "_target_" in node]
 
@@ -141,13 +159,18 @@ def _save_final_last(trainer: pl.Trainer) -> None:
         save_last(trainer, last_checkpoint_path(trainer))  # registered, so a resume here keeps last.ckpt
 
 
-def train(cfg: DictConfig) -> dict[str, Any]:
-    """Fit (or resume with ``cfg.ckpt_path``), then write and return the final metrics."""
-    check_config(cfg)
+def train(cfg: DictConfig, datamodule: pl.LightningDataModule | None = None) -> dict[str, Any]:
+    """Fit (or resume with ``cfg.ckpt_path``), then write and return the final metrics.
+
+    ``datamodule`` replaces ``cfg.data`` (e.g. ``DepthDataModule.from_samples`` for a benchmark
+    method's ``fit``); everything else — model, callbacks, trainer, checkpoints — comes from ``cfg``.
+    """
+    check_config(cfg, data_given=datamodule is not None)
     pl.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)
-    datamodule = instantiate(cfg.data)
+    datamodule = instantiate(cfg.data) if datamodule is None else datamodule
     module = instantiate(cfg.model)
+    _check_same_input(module, datamodule)
     if module.hparams.get("train_focal_px") is None and hasattr(datamodule, "train_focal_px"):
         datamodule.setup("fit")  # the focal length the network trains at goes into every checkpoint
         module.hparams["train_focal_px"] = datamodule.train_focal_px()

@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from sdmr.data.corruption import CorruptionConfig, corrupt_depth
 from sdmr.data.errors import DataError
-from sdmr.data.input_encoding import check_input_encoding
+from sdmr.data.input_spec import InputSpec, input_spec
 from sdmr.data.sample import Sample
 from sdmr.data.transforms import flip, pad_bottom_right, rescale_sample, sample_to_model_pair, three_channels
 
@@ -46,14 +46,14 @@ class DetectionDataset(Dataset):
     def __init__(
         self,
         samples: Sequence[Sample],
-        input_encoding: str,
+        input_encoding: InputSpec | str | Mapping[str, Any],
         flips: bool = False,
         pad_to: int | None = None,
         corruption: CorruptionConfig | None = None,
         scale_range: Sequence[float] | None = None,
     ) -> None:
         self.samples = samples
-        self.input_encoding = input_encoding
+        self.spec = input_spec(input_encoding)
         self.flips = flips
         self.pad_to = pad_to
         self.corruption = corruption if corruption is not None and corruption.enabled else None
@@ -75,7 +75,7 @@ class DetectionDataset(Dataset):
         return sample
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        image, target = sample_to_model_pair(self.augment(self.samples[index]), self.input_encoding)
+        image, target = sample_to_model_pair(self.augment(self.samples[index]), self.spec)
         if self.flips:
             horizontal, vertical = (torch.rand(2) < 0.5).tolist()
             image, target = flip(image, target, horizontal, vertical)
@@ -161,8 +161,10 @@ def nested_subset_positions(total: int, size: int | None, seed: int, what: str) 
 
 
 class DepthDataModule(pl.LightningDataModule):
-    """Train/val loaders from a dataset's split files.
+    """Train/val loaders from a dataset's split files, or from samples in memory (:meth:`from_samples`).
 
+    ``input_encoding`` is the model's input: a depth encoding name, ``"color"`` (the RGB images,
+    loaded with the dataset), or an :class:`~sdmr.data.input_spec.InputSpec` or its dict.
     ``train_size`` subsamples the train split deterministically from ``seed`` (nested
     subsets), ``val_size`` takes the first images of the validation split. ``corruption``
     (a :class:`CorruptionConfig` or its dict) and ``scale_range`` augment training images only;
@@ -171,9 +173,9 @@ class DepthDataModule(pl.LightningDataModule):
 
     def __init__(
         self,
-        root: str | Sequence[str],
+        root: str | Sequence[str] | None,
         dataset: str = "wisdom_sim",
-        input_encoding: str = "median_relative",
+        input_encoding: str | Mapping[str, Any] = "median_relative",
         train_size: int | None = None,
         batch_size: int = 2,
         num_workers: int = 2,
@@ -189,7 +191,7 @@ class DepthDataModule(pl.LightningDataModule):
         scale_range: Sequence[float] | None = None,
     ) -> None:
         super().__init__()
-        check_input_encoding(input_encoding)
+        self.spec = input_spec(input_encoding)
         self.save_hyperparameters()
         if isinstance(corruption, Mapping):
             unknown = sorted(set(corruption) - set(CorruptionConfig.__dataclass_fields__))
@@ -203,7 +205,6 @@ class DepthDataModule(pl.LightningDataModule):
         self.scale_range = check_scale_range(scale_range)
         self.root = root
         self.dataset_name = dataset
-        self.input_encoding = input_encoding
         self.train_size = train_size
         self.batch_size = batch_size
         self.num_workers = num_workers
@@ -221,8 +222,32 @@ class DepthDataModule(pl.LightningDataModule):
                 f"depth_source='{depth_source}' only applies to WISDOM datasets, not '{dataset}'",
                 fix="leave data.depth_source=auto for this dataset",
             )
+        if self.spec.needs_color and dataset in ("wisdom_sim", "wisdom_real", "ocid"):
+            self.dataset_kwargs.setdefault("load_color", True)
         self.train_set: DetectionDataset | None = None
         self.val_set: DetectionDataset | None = None
+        self._given: dict[str, Sequence[Sample] | None] | None = None  # from_samples: the splits themselves
+
+    @classmethod
+    def from_samples(
+        cls, train: Sequence[Sample], val: Sequence[Sample] | None = None, **settings: Any
+    ) -> DepthDataModule:
+        """A DataModule over samples already in memory (a catalog dataset, a list, a harness split),
+        with every other setting as in the constructor; without ``val`` there is no validation.
+
+        Why: a benchmark method's ``fit`` receives samples, not a folder, and must train through the
+        same loaders, augmentation and LightningModule as ``python -m sdmr.train``.
+        """
+        if len(train) == 0:
+            raise DataError("no training samples given", fix="pass a non-empty training split (--fit-split)")
+        module = cls(None, **settings)
+        module._given = {module.train_split: train, module.val_split: val}
+        return module
+
+    @property
+    def has_validation(self) -> bool:
+        """False only for :meth:`from_samples` without ``val``."""
+        return self._given is None or self._given[self.val_split] is not None
 
     @property
     def roots(self) -> list[str]:
@@ -232,6 +257,10 @@ class DepthDataModule(pl.LightningDataModule):
     def _open(self, split: str) -> Sequence[Sample]:
         from sdmr.data.catalog import open_dataset
 
+        if self._given is not None:
+            return self._given[split] or []
+        if self.root is None:
+            raise DataError("no dataset given", fix="pass data.root=DIR, or use DepthDataModule.from_samples(...)")
         parts = [open_dataset(self.dataset_name, root, split=split, **self.dataset_kwargs) for root in self.roots]
         return parts[0] if len(parts) == 1 else Concatenated(parts)
 
@@ -240,12 +269,12 @@ class DepthDataModule(pl.LightningDataModule):
             train = self._open(self.train_split)
             positions = nested_subset_positions(len(train), self.train_size, self.seed, "data.train_size")
             self.train_set = DetectionDataset(
-                Subset(train, positions), self.input_encoding, self.flips, self.pad_to, self.corruption, self.scale_range
+                Subset(train, positions), self.spec, self.flips, self.pad_to, self.corruption, self.scale_range
             )
-        if stage in (None, "fit", "validate") and self.val_set is None:
+        if stage in (None, "fit", "validate") and self.val_set is None and self.has_validation:
             val = self._open(self.val_split)
             count = len(val) if self.val_size is None else min(self.val_size, len(val))
-            self.val_set = DetectionDataset(Subset(val, np.arange(count)), self.input_encoding, False, self.pad_to)
+            self.val_set = DetectionDataset(Subset(val, np.arange(count)), self.spec, False, self.pad_to)
 
     def _loader(self, dataset: DetectionDataset | None, shuffle: bool) -> DataLoader:
         if dataset is None:
@@ -265,8 +294,15 @@ class DepthDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, shuffle=True)
 
-    def val_dataloader(self) -> DataLoader:
+    def val_dataloader(self) -> DataLoader | list:
+        if not self.has_validation:
+            return []  # Lightning runs no validation loop over an empty list
         return self._loader(self.val_set, shuffle=False)
+
+    @property
+    def input_encoding(self) -> str:
+        """The depth encoding name (or ``"rgb"``); the full input is :attr:`spec`."""
+        return self.spec.encoding
 
     def train_focal_px(self, max_samples: int = 50) -> float | None:
         """Median focal length (pixels) of the training images as the network sees them on

@@ -6,6 +6,8 @@ Datasets do not normalise: the model's own transform does (DESIGN.md), so the sa
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 
@@ -15,6 +17,9 @@ from sdmr.data.input_encoding import encode_model_input
 from sdmr.data.instances import Instances
 from sdmr.data.intrinsics import CameraIntrinsics
 from sdmr.data.sample import Sample
+
+if TYPE_CHECKING:
+    from sdmr.data.input_spec import InputSpec
 
 
 def encode_depth_tensor(
@@ -120,8 +125,8 @@ def pad_bottom_right(
     return padded, out
 
 
-def sample_to_model_pair(sample: Sample, input_encoding: str) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Encode one labelled sample as a C×H×W image and its target (flip/pad it, then `three_channels`).
+def sample_to_model_pair(sample: Sample, spec: InputSpec) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Encode one labelled sample as its network input (``spec``: depth or colour) and its target.
 
     A size mismatch between depth and masks names the image.
     """
@@ -137,5 +142,4 @@ def sample_to_model_pair(sample: Sample, input_encoding: str) -> tuple[torch.Ten
             f"is {sample['depth'].shape}",
             fix="regenerate the masks at the depth image's resolution",
         )
-    image = encode_depth_tensor(sample["depth"], input_encoding, sample.get("intrinsics"))
-    return image, instances_to_target(instances, sample["image_id"])
+    return spec.encode_sample(sample), instances_to_target(instances, sample["image_id"])

@@ -182,7 +182,7 @@ def export_bundled_model(
     ``card_source`` names the card's file in errors.
     """
     folder = Path(out_dir) if out_dir is not None else bundled_weights_dir()
-    model, input_encoding, model_file = build_from_file(checkpoint)
+    model, spec, model_file = build_from_file(checkpoint)
     focal = train_focal_px if train_focal_px is not None else model_file.train_focal_px
     if focal is None:
         raise DataError(
@@ -196,12 +196,13 @@ def export_bundled_model(
     steps = model_file.extra.get("global_step")
     card["source_checkpoint"] = {"file": model_file.path.name, "global_step": steps}
     card["model"] = {
-        "input_encoding": input_encoding,
+        "input_encoding": spec.encoding,
+        "input_spec": spec.to_dict(),
         "train_focal_px": float(focal),
         "model_kwargs": model_file.model_kwargs,
         "parameters": sum(p.numel() for p in model.parameters()),
     }
-    payload = model_payload(model, model_file.model_kwargs or {}, input_encoding, focal, card, half=True,
+    payload = model_payload(model, model_file.model_kwargs or {}, spec, focal, card, half=True,
                             path=folder / WEIGHTS_FILE)
     buffer = io.BytesIO()
     torch.save(payload, buffer)

@@ -3,7 +3,7 @@
 Three layouts load:
 
 * our Lightning ``.ckpt`` (``state_dict`` with a ``model.`` prefix; builder arguments and the
-  input encoding in ``hyper_parameters``),
+  input spec in ``hyper_parameters``),
 * an exported ``sdmr`` model file (``export_model``: the same three parts, no optimiser state,
   optionally fp16 tensors, the training focal length and a model card),
 * a plain torchvision ``state_dict`` (e.g. ``maskrcnn_resnet50_fpn`` COCO weights), whose
@@ -28,6 +28,7 @@ from torch import nn
 
 from sdmr.data.atomic import atomic_write_with
 from sdmr.data.errors import DataError
+from sdmr.data.input_spec import InputSpec, input_spec
 
 EXPORT_FORMAT = "sdmr-maskrcnn"
 LIGHTNING_PREFIX = "model."
@@ -46,13 +47,26 @@ class ModelFile:
     path: Path
     state_dict: dict[str, torch.Tensor]
     model_kwargs: dict[str, Any] | None = None
-    input_encoding: str | None = None
+    #: What the model reads and how it is encoded; files from before specs existed stored only a depth
+    #: encoding name (``input_encoding``), read here as a depth spec. ``None`` for bare torchvision weights.
+    input_spec: InputSpec | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     #: Focal length (pixels) of the training images, so inference can rescale a camera's frames
     #: to the object size the model learned (``input_scale="auto"``); ``None`` in older files.
     train_focal_px: float | None = None
     #: The model card an export carries (data, config, metrics, intended range); ``None`` if none.
     model_card: dict[str, Any] | None = None
+
+    @property
+    def input_encoding(self) -> str | None:
+        """The spec's encoding name (a depth encoding, or ``rgb``), as files before specs stored it."""
+        return None if self.input_spec is None else self.input_spec.encoding
+
+
+def _stored_spec(source: Mapping[str, Any], path: Path) -> InputSpec | None:
+    """``input_spec`` if the file has one, else its legacy ``input_encoding`` name as a depth spec."""
+    value = source.get("input_spec", source.get("input_encoding"))
+    return None if value is None else input_spec(value, path)
 
 
 def _focal(value: Any, path: str | Path | None) -> float | None:
@@ -125,7 +139,9 @@ def read_model_file(path: str | Path) -> ModelFile:
             "save a state_dict (torch.save(model.state_dict(), path)) or use export_model",
         )
     if obj.get("format") == EXPORT_FORMAT:
-        missing = [k for k in ("state_dict", "model_kwargs", "input_encoding") if k not in obj]
+        missing = [k for k in ("state_dict", "model_kwargs") if k not in obj]
+        if "input_spec" not in obj and "input_encoding" not in obj:
+            missing.append("input_spec")
         if missing:
             raise DataError(
                 f"exported model file lacks {', '.join(missing)}",
@@ -136,7 +152,7 @@ def read_model_file(path: str | Path) -> ModelFile:
             path,
             _as_float32(obj["state_dict"]),
             dict(obj["model_kwargs"]),
-            obj["input_encoding"],
+            _stored_spec(obj, path),
             train_focal_px=_focal(obj.get(TRAIN_FOCAL_KEY), path),
             model_card=obj.get("model_card"),
         )
@@ -151,7 +167,7 @@ def read_model_file(path: str | Path) -> ModelFile:
             path,
             state,
             hparams.get("model_kwargs"),
-            hparams.get("input_encoding"),
+            _stored_spec(hparams, path),
             {"global_step": obj.get("global_step"), "epoch": obj.get("epoch")},
             train_focal_px=_focal(hparams.get(TRAIN_FOCAL_KEY), path),
         )
@@ -217,7 +233,7 @@ def load_weights(
 def model_payload(
     model: nn.Module | Mapping[str, torch.Tensor],
     model_kwargs: dict[str, Any],
-    input_encoding: str,
+    input_encoding: InputSpec | str | Mapping[str, Any],
     train_focal_px: float | None = None,
     model_card: dict[str, Any] | None = None,
     half: bool = False,
@@ -239,7 +255,9 @@ def model_payload(
     payload: dict[str, Any] = {
         "format": EXPORT_FORMAT,
         "model_kwargs": dict(model_kwargs),
-        "input_encoding": input_encoding,
+        "input_spec": input_spec(input_encoding, path).to_dict(),
+        # the encoding name alone, as files before input specs stored it (older sdmr versions read this)
+        "input_encoding": input_spec(input_encoding, path).encoding,
         "state_dict": state,
     }
     if train_focal_px is not None:
@@ -252,15 +270,16 @@ def model_payload(
 def export_model(
     model: nn.Module | Mapping[str, torch.Tensor],
     model_kwargs: dict[str, Any],
-    input_encoding: str,
+    input_encoding: InputSpec | str | Mapping[str, Any],
     path: str | Path,
     train_focal_px: float | None = None,
     model_card: dict[str, Any] | None = None,
     half: bool = False,
 ) -> None:
-    """Save weights + builder arguments + input encoding: all ``Segmenter`` needs, nothing more.
+    """Save weights + builder arguments + input spec: all ``Segmenter`` needs, nothing more.
 
-    ``model`` is a module or its state_dict. ``train_focal_px`` (pixels) enables
+    ``model`` is a module or its state_dict; ``input_encoding`` an :class:`InputSpec`, its dict, or a
+    depth encoding name (see :func:`sdmr.data.input_spec.input_spec`). ``train_focal_px`` (pixels) enables
     ``input_scale="auto"`` at inference; ``model_card`` is plain JSON-able data stored alongside.
     ``half`` stores floating tensors as fp16 (half the size; widened back to fp32 on load),
     refused if a weight does not fit in fp16's range, since it would load as ±inf.
@@ -270,14 +289,14 @@ def export_model(
     atomic_write_with(path, lambda buf: torch.save(payload, buf))
 
 
-def build_from_file(path: str | Path) -> tuple[nn.Module, str, ModelFile]:
-    """Rebuild the exact model a checkpoint was trained as, with its weights and input encoding."""
+def build_from_file(path: str | Path) -> tuple[nn.Module, InputSpec, ModelFile]:
+    """Rebuild the exact model a checkpoint was trained as, with its weights and input spec."""
     from sdmr.model.builder import build_sdmask_rcnn
 
     model_file = read_model_file(path)
-    if model_file.model_kwargs is None or model_file.input_encoding is None:
+    if model_file.model_kwargs is None or model_file.input_spec is None:
         raise DataError(
-            "checkpoint has no sdmr model settings (builder arguments / input encoding)",
+            "checkpoint has no sdmr model settings (builder arguments / input spec)",
             model_file.path,
             "use a .ckpt from `python -m sdmr.train` or an export_model file; for a bare torchvision "
             "state_dict build the model with build_sdmask_rcnn(...) and call load_weights(model, path)",
@@ -291,4 +310,4 @@ def build_from_file(path: str | Path) -> tuple[nn.Module, str, ModelFile]:
             "load it with the sdmr version that trained it",
         ) from err
     load_weights(model, model_file.path, model_file.state_dict)
-    return model, model_file.input_encoding, model_file
+    return model, model_file.input_spec, model_file

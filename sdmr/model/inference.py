@@ -28,7 +28,6 @@ from sdmr.data.depth_io import valid_mask
 from sdmr.data.errors import DataError
 from sdmr.data.instances import Instances
 from sdmr.data.intrinsics import CameraIntrinsics
-from sdmr.data.transforms import depth_to_model_input
 from sdmr.errors import ConfigError
 from sdmr.model.bundled import bundled_model_path
 from sdmr.model.checkpoint import build_from_file
@@ -231,7 +230,7 @@ class Segmenter:
         self.surface_ratio = surface_ratio
         self.contained_fraction = contained_fraction
         self.num_threads = num_threads
-        model, self.input_encoding, self.model_file = build_from_file(checkpoint)
+        model, self.input_spec, self.model_file = build_from_file(checkpoint)
         self._scale_warned = False
         self.score_threshold = float(score_threshold)
         model.roi_heads.score_thresh = self.score_threshold
@@ -298,23 +297,34 @@ class Segmenter:
             return 1.0
         return self.train_focal_px / intrinsics.fx
 
-    def encode(self, depth: np.ndarray, intrinsics: CameraIntrinsics | None = None) -> torch.Tensor:
-        """Float32 H×W metres (0/NaN invalid) → the model's 3×H×W input, encoded as it was trained."""
-        return depth_to_model_input(depth, self.input_encoding, intrinsics)
+    @property
+    def input_encoding(self) -> str:
+        """The input spec's encoding name (a depth encoding, or ``rgb`` for a colour model)."""
+        return self.input_spec.encoding
 
-    def segment(self, depth: np.ndarray, intrinsics: CameraIntrinsics | None = None) -> Instances:
+    def encode(
+        self, depth: np.ndarray, intrinsics: CameraIntrinsics | None = None, color: np.ndarray | None = None
+    ) -> torch.Tensor:
+        """The model's 3×H×W input, encoded as it was trained (:meth:`InputSpec.encode`): from the
+        float32 H×W depth in metres (0/NaN invalid), or for a colour model from ``color`` (uint8 H×W×3)."""
+        return self.input_spec.encode(depth, intrinsics, color)
+
+    def segment(
+        self, depth: np.ndarray, intrinsics: CameraIntrinsics | None = None, color: np.ndarray | None = None
+    ) -> Instances:
         """Float32 H×W metres (0/NaN invalid) → instances at the same H×W, highest score first.
 
-        ``intrinsics`` (of this H×W) set the ``"auto"`` input scale and the geometric filter's camera.
+        ``intrinsics`` (of this H×W) set the ``"auto"`` input scale and the geometric filter's camera;
+        ``color`` (uint8 H×W×3 RGB of the same size) is what a colour model reads (``input_spec``).
         """
-        return self.segment_and_encode(depth, intrinsics)[0]
+        return self.segment_and_encode(depth, intrinsics, color)[0]
 
     def segment_and_encode(
-        self, depth: np.ndarray, intrinsics: CameraIntrinsics | None = None
+        self, depth: np.ndarray, intrinsics: CameraIntrinsics | None = None, color: np.ndarray | None = None
     ) -> tuple[Instances, torch.Tensor]:
         """:meth:`segment`, also returning the encoded input (for overlays, without encoding twice)."""
-        image = self.encode(depth, intrinsics)  # validates the depth
-        warning = depth_range_warning(depth, self.trained_distance_m)
+        image = self.encode(depth, intrinsics, color)  # validates the depth (or the colour image)
+        warning = depth_range_warning(depth, self.trained_distance_m) if not self.input_spec.needs_color else None
         if warning:
             warnings.warn(warning, DepthRangeWarning, stacklevel=3)
         instances = self.segment_encoded(image, self.scale_for(intrinsics, depth.shape))

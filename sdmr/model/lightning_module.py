@@ -1,6 +1,6 @@
 """`SDMaskRCNNModule`: training, COCO-AP validation and checkpoints for SD Mask R-CNN.
 
-Hyper-parameters hold only plain data (the builder's arguments and the input encoding), so a
+Hyper-parameters hold only plain data (the builder's arguments and the input spec), so a
 checkpoint opens with ``torch.load(..., weights_only=True)`` and ``load_from_checkpoint``
 rebuilds the identical model. The optimiser and scheduler are Hydra ``_partial_`` factories;
 they are not stored (they hold functions), and their config lives in the run's Hydra config.
@@ -16,7 +16,8 @@ import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from torch.optim import SGD, Optimizer
 
-from sdmr.data.input_encoding import check_input_encoding
+from sdmr.data.input_spec import InputSpec
+from sdmr.data.input_spec import input_spec as parse_input_spec
 from sdmr.data.instances import Instances
 from sdmr.evaluation import COCO_METRIC_KEYS, CocoEvaluator
 from sdmr.model.builder import build_sdmask_rcnn
@@ -43,7 +44,10 @@ class SDMaskRCNNModule(pl.LightningModule):
 
     Args:
         model_kwargs: arguments of :func:`sdmr.model.build_sdmask_rcnn` (stored in the checkpoint).
-        input_encoding: depth → [0, 1] encoding the data used (stored; inference must match).
+        input_encoding: the input the data used — a depth encoding name, ``"color"``, or an
+            :class:`~sdmr.data.input_spec.InputSpec` (or its dict); stored as ``input_spec``.
+        input_spec: the same, as stored in checkpoints (wins over ``input_encoding``; what
+            ``load_from_checkpoint`` passes back).
         optimizer: ``partial`` taking ``params``; default SGD lr 0.01, momentum 0.9, wd 1e-4.
         scheduler: ``partial`` taking ``optimizer`` and ``total_steps``; stepped every iteration.
         init_weights: weights file loaded before training starts (not when resuming), e.g. a
@@ -57,20 +61,22 @@ class SDMaskRCNNModule(pl.LightningModule):
     def __init__(
         self,
         model_kwargs: dict[str, Any] | None = None,
-        input_encoding: str = "median_relative",
+        input_encoding: str | InputSpec | dict[str, Any] = "median_relative",
         optimizer: Callable[..., Optimizer] | None = None,
         scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
         init_weights: str | None = None,
         val_score_threshold: float = 0.0,
         train_focal_px: float | None = None,
+        input_spec: InputSpec | dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        check_input_encoding(input_encoding)
+        spec = parse_input_spec(plain(input_spec if input_spec is not None else input_encoding))
+        self.input_spec = spec
         model_kwargs = plain(model_kwargs) or {}
         self.save_hyperparameters(
             {
                 "model_kwargs": model_kwargs,
-                "input_encoding": input_encoding,
+                "input_spec": spec.to_dict(),
                 "init_weights": None if init_weights is None else str(init_weights),
                 "val_score_threshold": float(val_score_threshold),
                 "train_focal_px": None if train_focal_px is None else float(train_focal_px),

@@ -63,4 +63,4 @@ class SDMaskRCNNMethod(BaseMethod):
         return self._segmenter
 
     def predict(self, sample: Sample) -> Instances:
-        return self.segmenter.segment(sample["depth"], sample.get("intrinsics"))
+        return self.segmenter.segment(sample["depth"], sample.get("intrinsics"), sample.get("color"))

@@ -9,6 +9,7 @@ import torch
 from torchvision.models.detection import maskrcnn_resnet50_fpn
 
 from sdmr.data.errors import DataError
+from sdmr.data.input_spec import InputSpec
 from sdmr.model import build_sdmask_rcnn
 from sdmr.model.checkpoint import build_from_file, load_weights, read_model_file
 
@@ -75,7 +76,7 @@ def test_bare_state_dict_cannot_rebuild_a_model_without_settings(coco_state_file
 def test_export_round_trip_rebuilds_identical_model(exported_model, depth_image):
     model, encoding, info = build_from_file(exported_model)
     again, _, _ = build_from_file(exported_model)
-    assert encoding == "median_relative" and info.model_kwargs["anchor_sizes"] == [16, 32, 64, 128, 256]
+    assert encoding == InputSpec("depth", "median_relative") and info.model_kwargs["anchor_sizes"] == [16, 32, 64, 128, 256]
     image = torch.rand(3, 96, 128)
     with torch.no_grad():
         a, b = model.eval()([image])[0], again.eval()([image])[0]
@@ -86,7 +87,7 @@ def test_incomplete_export_and_non_dict_files_are_data_errors(tmp_path):
     partial_export = tmp_path / "partial.pt"
     torch.save({"format": "sdmr-maskrcnn", "state_dict": {}}, partial_export)
     with pytest.raises(
-        DataError, match="partial.pt: exported model file lacks model_kwargs, input_encoding.*Fix:"
+        DataError, match="partial.pt: exported model file lacks model_kwargs, input_spec.*Fix:"
     ):
         read_model_file(partial_export)
     tensor = tmp_path / "tensor.pt"

@@ -40,7 +40,8 @@ def test_hyperparameters_are_plain_data_and_encoding_is_checked():
         type(module.hparams.model_kwargs) is dict
         and type(module.hparams.model_kwargs["anchor_sizes"]) is list
     )
-    assert module.hparams.input_encoding == "wisdom_fixed"
+    assert module.hparams.input_spec == {"modality": "depth", "encoding": "wisdom_fixed", "channels": 1,
+                                         "range": [0.0, 1.0]}
     assert plain(OmegaConf.create({"a": [1, {"b": 2}]})) == {"a": [1, {"b": 2}]}
     with pytest.raises(DataError, match="unknown input encoding"):
         SDMaskRCNNModule(TINY, input_encoding="minmax")

@@ -44,7 +44,8 @@ def test_cli_trains_writes_safe_checkpoint_and_resumes_exactly(toy_root, tmp_pat
     ckpt = first / "checkpoints" / "last.ckpt"
     state = torch.load(ckpt, map_location="cpu", weights_only=True)
     assert state["global_step"] == 3
-    assert state["hyper_parameters"]["input_encoding"] == "median_relative"
+    assert state["hyper_parameters"]["input_spec"]["modality"] == "depth"
+    assert state["hyper_parameters"]["input_spec"]["encoding"] == "median_relative"
     assert state["hyper_parameters"]["model_kwargs"]["anchor_sizes"] == [16, 32, 64, 128, 256]
     metrics = json.loads((first / "metrics.json").read_text())
     assert metrics["global_step"] == 3 and metrics["train_images"] == 6
@@ -91,7 +92,7 @@ def test_cli_trains_writes_safe_checkpoint_and_resumes_exactly(toy_root, tmp_pat
 
     module = SDMaskRCNNModule.load_from_checkpoint(ckpt, weights_only=True, map_location="cpu")
     model, encoding, _ = build_from_file(ckpt)
-    assert encoding == "median_relative"
+    assert encoding.modality == "depth" and encoding.encoding == "median_relative"
     for key, value in module.model.state_dict().items():
         assert torch.equal(value, model.state_dict()[key]), key
 
