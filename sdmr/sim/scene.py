@@ -280,14 +280,8 @@ class HeapSimulator:
         if layout not in LAYOUTS:
             raise DataError(f"unknown layout '{layout}'", fix=f"use one of {LAYOUTS}")
         p, c, cfg = self.p, self.client, self.cfg
-        p.resetSimulation(physicsClientId=c)
-        p.setGravity(0, 0, -9.81, physicsClientId=c)
-        p.setPhysicsEngineParameter(
-            fixedTimeStep=cfg.time_step, numSolverIterations=cfg.solver_iterations, physicsClientId=c
-        )
         statics, (lower, upper) = support_boxes(kind, cfg, rng)
-        for box in statics:
-            self._add_box(box)
+        self._reset_world(statics)
         base_z = cfg.wall_thickness if kind == "bin" else 0.0
         bodies: dict[int, tuple[MeshObject, float | np.ndarray]] = {}
         steps = 0
@@ -329,6 +323,30 @@ class HeapSimulator:
             "stacked": [i for i, obj in enumerate(objects) if obj.lowest_z() > base_z + STACKED_CLEARANCE],
         }
         return Heap(kind, statics, objects, (lower, upper), dropped=len(meshes), meta=meta)
+
+    def _reset_world(self, statics: list[Box]) -> None:
+        """An empty world with gravity, the solver settings and the support boxes."""
+        p, c, cfg = self.p, self.client, self.cfg
+        p.resetSimulation(physicsClientId=c)
+        p.setGravity(0, 0, -9.81, physicsClientId=c)
+        p.setPhysicsEngineParameter(
+            fixedTimeStep=cfg.time_step, numSolverIterations=cfg.solver_iterations, physicsClientId=c
+        )
+        for box in statics:
+            self._add_box(box)
+
+    def restore(self, heap: Heap) -> list[int]:
+        """Rebuild a settled ``heap`` in a fresh world: its support, and each object at its rest pose
+        and at rest. An experiment on the heap (a grasp, sdmr.grasp) then starts from the same state
+        whatever ran in this client before. Returns the body id of each of ``heap.objects``, in order."""
+        from scipy.spatial.transform import Rotation
+
+        self._reset_world(heap.statics)
+        return [
+            self._spawn(obj.mesh, obj.scale, obj.pose[:3, 3].tolist(),
+                        Rotation.from_matrix(obj.pose[:3, :3]).as_quat().tolist())
+            for obj in heap.objects
+        ]
 
     def _object_scale(self, mesh: MeshObject, rng: np.random.Generator) -> tuple[float | np.ndarray, float]:
         """(scale, largest side): uniform for most objects; a thin object also gets its height, and
