@@ -2,12 +2,12 @@
 # Create ./.venv and install sdmr with everything the tests and the quick start need.
 # Idempotent: a second run only checks. Torch goes in first so no package pulls a second copy.
 #   TORCH_SPEC   what to install for torch (default: the pinned pair this project is tested with)
-#   SDMR_EXTRAS  pip extras of sdmr to install (default: sim,dev,baselines)
+#   SDMR_EXTRAS  pip extras of sdmr to install (default: sim,dev,baselines,onnx; add openvino for that backend)
 #   SDMR_PCL=1   also install and build the real-PCL backend (scripts/install_pcl.sh; root + apt-get)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TORCH_SPEC=${TORCH_SPEC:-"torch==2.14.1 torchvision==0.29.1"}
-SDMR_EXTRAS=${SDMR_EXTRAS:-"sim,dev,baselines"}
+SDMR_EXTRAS=${SDMR_EXTRAS:-"sim,dev,baselines,onnx"}
 
 # Offscreen OpenGL (EGL, Mesa) for the depth renderer; only installed where it is missing.
 if ! ldconfig -p 2>/dev/null | grep -q "libEGL_mesa"; then

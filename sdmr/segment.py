@@ -46,6 +46,7 @@ from sdmr.data.intrinsics import CameraIntrinsics
 from sdmr.data.layout import label_pixels
 from sdmr.data.lock import FolderLock
 from sdmr.errors import ConfigError
+from sdmr.export.backends import BACKENDS
 from sdmr.model.inference import (
     DEFAULT_CONTAINED_FRACTION,
     DEFAULT_SURFACE_RATIO,
@@ -340,7 +341,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--score-threshold", type=float, default=0.5)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for the detector")
+    parser.add_argument(
+        "--backend", choices=BACKENDS, default="torch",
+        help="where the detector runs: torch (default), or onnxruntime/openvino for an sdmr-export folder "
+        "passed as --checkpoint (a checkpoint is exported on first use and cached); docs/deployment.md",
+    )
     parser.add_argument(
         "--proposals", type=int, default=None, help="override the model's post-NMS proposal count"
     )
@@ -447,6 +453,7 @@ def _main(args: argparse.Namespace) -> int:
             "trim_below_height": args.trim_below_height,
             "surface_ratio": args.surface_ratio,
             "contained_fraction": args.contained_fraction,
+            "backend": args.backend,
         }
         segmenter = Segmenter(args.checkpoint, **settings) if args.checkpoint else Segmenter.default(**settings)
         if segmenter.input_spec.needs_color:

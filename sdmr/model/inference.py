@@ -29,6 +29,7 @@ from sdmr.data.errors import DataError
 from sdmr.data.instances import Instances
 from sdmr.data.intrinsics import CameraIntrinsics
 from sdmr.errors import ConfigError
+from sdmr.export.backends import Backend, TorchBackend, check_backend, open_exported
 from sdmr.model.bundled import bundled_model_path
 from sdmr.model.checkpoint import build_from_file
 from sdmr.model.verify import geometric_stages
@@ -188,6 +189,9 @@ class Segmenter:
         contained_fraction: drop a mask with at least this fraction of its pixels inside a
             higher-scoring mask — a part reported next to its whole object
             (:func:`sdmr.model.verify.drop_contained_masks`, in (0, 1], e.g. 0.8); ``None`` or 0: off.
+        backend: where the detector runs (:mod:`sdmr.export.backends`): ``"torch"`` (eager), or
+            ``"onnxruntime"`` / ``"openvino"`` for an ``sdmr-export`` folder (a checkpoint is exported
+            on first use and cached); encoding and post-processing are this class's for every backend.
     """
 
     def __init__(
@@ -205,7 +209,9 @@ class Segmenter:
         trim_below_height: float | None = DEFAULT_TRIM_BELOW_HEIGHT,
         surface_ratio: float | None = DEFAULT_SURFACE_RATIO,
         contained_fraction: float | None = DEFAULT_CONTAINED_FRACTION,
+        backend: str = "torch",
     ) -> None:
+        self.backend_name = check_backend(backend)
         trim_below_height = trim_below_height or None  # 0 = off, as on the command line
         surface_ratio = surface_ratio or None
         contained_fraction = contained_fraction or None
@@ -230,9 +236,17 @@ class Segmenter:
         self.surface_ratio = surface_ratio
         self.contained_fraction = contained_fraction
         self.num_threads = num_threads
-        model, self.input_spec, self.model_file = build_from_file(checkpoint)
         self._scale_warned = False
         self.score_threshold = float(score_threshold)
+        if self.backend_name != "torch":  # an sdmr-export folder (or a checkpoint, exported on first use)
+            self.backend, self.export = open_exported(
+                checkpoint, self.backend_name, self.score_threshold, num_threads, num_proposals, max_detections,
+                torch_only={"channels_last": channels_last, "int8_box_head": int8_box_head, "device": device},
+            )
+            self.model, self.input_spec, self.model_file = None, self.export.input_spec, self.export.model_file
+            self.device = torch.device("cpu")
+            return
+        model, self.input_spec, self.model_file = build_from_file(checkpoint)
         model.roi_heads.score_thresh = self.score_threshold
         if max_detections is not None:
             model.roi_heads.detections_per_img = int(max_detections)
@@ -244,6 +258,7 @@ class Segmenter:
             self.model.roi_heads.box_head = quantize_linear_int8(self.model.roi_heads.box_head, self.device)
         if channels_last:  # weights in NHWC make convolutions pick NHWC for the padded batch too
             self.model = self.model.to(memory_format=torch.channels_last)
+        self.backend: Backend = TorchBackend(self.model)
 
     @classmethod
     def default(cls, weights_dir: str | Path | None = None, **settings: Any) -> Segmenter:
@@ -345,7 +360,7 @@ class Segmenter:
             size = (max(1, round(height * scale)), max(1, round(width * scale)))
             image = F.interpolate(image[None], size=size, mode="nearest")[0]
         with torch_threads(self.num_threads):
-            output = self.model([image])[0]
+            output = self.backend.forward(image)  # the one step that differs between backends
         if scale != 1.0:
             output = dict(output, masks=F.interpolate(output["masks"], size=(height, width), mode="bilinear"))
         return detections_to_instances(output, self.score_threshold)

@@ -27,6 +27,7 @@ class SDMaskRCNNParams:
     ``trim_below_height`` (default 0.005 m; 0 = off) cuts the table pixels off every mask;
     ``surface_ratio`` (e.g. 1.5; 0 = off) drops flat patches of walls and bare tables;
     ``contained_fraction`` (e.g. 0.8; 0 = off) drops a mask lying inside a higher-scoring one.
+    ``backend`` is ``torch``, ``onnxruntime`` or ``openvino`` (docs/deployment.md).
     """
 
     checkpoint: str = ""
@@ -42,6 +43,7 @@ class SDMaskRCNNParams:
     trim_below_height: float | None = DEFAULT_TRIM_BELOW_HEIGHT
     surface_ratio: float | None = DEFAULT_SURFACE_RATIO
     contained_fraction: float | None = DEFAULT_CONTAINED_FRACTION
+    backend: str = "torch"
 
 
 class SDMaskRCNNMethod(BaseMethod):
