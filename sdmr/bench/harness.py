@@ -54,6 +54,7 @@ VERSIONED_PACKAGES = ("sdmr", "numpy", "scipy", "torch", "torchvision", "pycocot
 # what must match for a run folder to be resumed (the rest, e.g. workers, may change)
 RESUME_KEYS = ("dataset", "dataset_type", "split", "params", "fit_split", "limit", "protocol", "intrinsics")
 CAMERA_LESS_DATASETS = ("ocid", "folder", "coco_json")  # the ones --intrinsics applies to
+COLOR_DATASETS = ("wisdom_sim", "wisdom_real", "ocid")  # the readers that can load colour images
 FAIL_FAST_IMAGES = 3
 
 
@@ -81,18 +82,52 @@ class BenchConfig:
 
 # ------------------------------------------------------------------ datasets and methods
 def open_split(
-    dataset: str, dataset_type: str | None, split: str | None, intrinsics: str | None = None
+    dataset: str, dataset_type: str | None, split: str | None, intrinsics: str | None = None,
+    inputs: Sequence[str] = (),
 ) -> tuple[Sequence[Sample], str]:
-    """The dataset split and the type it was opened as (detected when not given)."""
+    """The dataset split and the type it was opened as (detected when not given).
+
+    ``inputs``: sample fields beyond depth that some method reads (``"color"`` loads colour images).
+    """
     from sdmr.data.catalog import detect_dataset, open_dataset
 
     kind = dataset_type or detect_dataset(dataset)
-    if intrinsics is None:
-        return open_dataset(kind, dataset, split), kind
-    if kind not in CAMERA_LESS_DATASETS:
-        raise DataError(f"--intrinsics applies to {', '.join(CAMERA_LESS_DATASETS)} datasets, not {kind!r}",
-                        dataset, f"drop --intrinsics: {kind} images carry their own camera")
-    return open_dataset(kind, dataset, split, intrinsics=intrinsics), kind
+    kwargs: dict[str, Any] = {}
+    if "color" in inputs:
+        if kind not in COLOR_DATASETS:
+            raise DataError(f"a selected method reads colour images, which {kind!r} datasets do not provide", dataset,
+                            f"use a {', '.join(COLOR_DATASETS)} dataset with colour images, or depth-only methods")
+        kwargs["load_color"] = True
+    if intrinsics is not None:
+        if kind not in CAMERA_LESS_DATASETS:
+            raise DataError(f"--intrinsics applies to {', '.join(CAMERA_LESS_DATASETS)} datasets, not {kind!r}",
+                            dataset, f"drop --intrinsics: {kind} images carry their own camera")
+        kwargs["intrinsics"] = intrinsics
+    return open_dataset(kind, dataset, split, **kwargs), kind
+
+
+def check_methods_ready(methods: dict[str, Any], first: Sample, first_train: Sample | None) -> None:
+    """Each method's ``check_ready`` on the first sample it will read (the fit split's when fitting)."""
+    for method in methods.values():
+        check = getattr(method, "check_ready", None)
+        if check is not None:
+            check(first if first_train is None else first_train, first_train is not None)
+
+
+def _first_sample(dataset: Sequence[Sample], path: str, split: str | None, readers: dict[str, list[str]]) -> Sample:
+    """Sample 0, or the reader's DataError with the split named and, when a method's extra input
+    (``readers``: input → method names) is what is missing, those methods."""
+    try:
+        return dataset[0]
+    except DataError as err:
+        if readers.get("color") and "colour" in err.problem:
+            raise DataError(
+                f"split {split!r} lacks the colour images {', '.join(readers['color'])} reads: {err.problem}",
+                err.path or path,
+                "benchmark a dataset with colour images (sdmr-generate --color writes color_ims/), or drop "
+                "the colour method",
+            ) from None
+        raise DataError(f"split {split!r}: {err.problem}", err.path or path, err.fix) from None
 
 
 def method_overrides(methods: list[str], assignments: list[str]) -> dict[str, list[str]]:
@@ -354,18 +389,28 @@ def run_benchmark(config: BenchConfig) -> dict:
     backend = CocoEvaluator(config.protocol, config.backend).backend  # checked before any work: scoring comes last
     overrides = method_overrides(config.methods, config.params)
     methods = {name: build_method(name, overrides[name]) for name in config.methods}  # bad parameters: now
-    dataset, kind = open_split(config.dataset, config.dataset_type, config.split, config.intrinsics)
+    readers: dict[str, list[str]] = {}
+    for name, method in methods.items():
+        for field_name in getattr(method, "inputs", ()):
+            readers.setdefault(field_name, []).append(name)
+    inputs = sorted(readers)
+    dataset, kind = open_split(config.dataset, config.dataset_type, config.split, config.intrinsics, inputs)
     if len(dataset) == 0:
         raise DataError(f"split {config.split!r} holds no images", config.dataset,
                         "choose another --split ('all' = every image) or check the dataset folder")
-    if dataset[0]["instances"] is None:
+    first = _first_sample(dataset, config.dataset, config.split, readers)
+    if first["instances"] is None:
         raise DataError(
             f"dataset type {kind!r} split {config.split!r} has no ground-truth labels, so it cannot be scored",
             config.dataset,
             "benchmark a labelled dataset (WISDOM modal_segmasks/, OCID label/, COCO annotations)",
         )
     train = None if config.fit_split is None else open_split(config.dataset, kind, config.fit_split,
-                                                                 config.intrinsics)[0]
+                                                                 config.intrinsics, inputs)[0]
+    if train is not None and len(train) == 0:
+        raise DataError(f"fit split {config.fit_split!r} holds no images", config.dataset,
+                        "choose another --fit-split (e.g. train) or check the dataset folder")
+    check_methods_ready(methods, first, None if train is None else _first_sample(train, config.dataset, config.fit_split, readers))
     out = Path(config.output)
     with FolderLock(out, "sdmr-bench"):  # one writer per run folder
         stored = _start_run_folder(config, kind, out)
@@ -388,6 +433,8 @@ def _run_methods(config: BenchConfig, methods: dict[str, Any], dataset: Sequence
         records = log.ordered()
         records_by_method[name] = records
         results[name] = summarize_method(name, method, records, backend, folder)
+        notes = getattr(method, "result_notes", None)
+        results[name].update(notes() if notes is not None else {})
     first = next(iter(records_by_method.values()))
     document = {
         "schema_version": SCHEMA_VERSION,

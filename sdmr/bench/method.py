@@ -4,6 +4,15 @@ The harness knows nothing about a method beyond this. A method is a class with a
 a ``Params`` dataclass whose defaults are the paper's values, and ``predict``; ``fit`` is
 optional (tuning or fine-tuning on a training split). Third-party packages register a
 method under the entry-point group ``sdmr.methods``.
+
+Three optional hooks, all with no-op defaults in :class:`BaseMethod` (the harness uses them when present):
+
+* ``inputs`` – the sample fields beyond depth the method reads (``("color",)``), so the harness
+  loads them (colour images are not read otherwise);
+* ``check_ready(sample, fitting)`` – refuse, before any work, a run that cannot succeed (no colour
+  images, no weights); it sees the first sample of the split the method will first read;
+* ``result_notes()`` – facts about what was run that belong beside its numbers in ``results.json``
+  and the table (e.g. ``{"pretrained": False}``), asked after ``fit``.
 """
 
 from __future__ import annotations
@@ -52,6 +61,7 @@ class BaseMethod:
     name: ClassVar[str] = ""
     summary: ClassVar[str] = ""
     Params: ClassVar[type] = NoParams
+    inputs: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, params: Any | None = None, **overrides: Any) -> None:
         base = params if params is not None else self.Params()
@@ -63,6 +73,13 @@ class BaseMethod:
 
     def fit(self, train: Sequence[Sample], cfg: Any | None = None) -> None:
         """Methods without tuning have nothing to learn."""
+
+    def check_ready(self, sample: Sample, fitting: bool) -> None:
+        """Raise a ``ConfigError``/``DataError`` if a run on samples like ``sample`` cannot work."""
+
+    def result_notes(self) -> dict[str, Any]:
+        """Facts stored beside the method's metrics (none by default)."""
+        return {}
 
     def predict(self, sample: Sample) -> Instances:  # pragma: no cover - abstract
         raise NotImplementedError(f"{type(self).__name__}.predict is not implemented")

@@ -22,8 +22,6 @@ ENTRY_POINT_GROUP = "sdmr.methods"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 _NONE = {"none", "null"}
-# The paper's other methods, named by the user, that sdmr does not ship yet (README "Where it stands").
-PLANNED_METHODS = ("ft_maskrcnn_color", "ft_maskrcnn_depth")
 
 
 class PluginLoadWarning(UserWarning):
@@ -129,11 +127,6 @@ def get_method(name: str) -> MethodSpec:
     known = method_names()
     if matches:
         raise MethodNotFound(f"method {name!r} is registered but failed to load (see the warning above)")
-    if name in PLANNED_METHODS:
-        raise MethodNotFound(
-            f"method {name!r} is one of the paper's baselines that sdmr does not implement yet "
-            f"(README, 'Status and roadmap'). Available now: {', '.join(known) or '(none)'}."
-        )
     raise MethodNotFound(
         f"unknown method {name!r}.{_closest(name, known)} Available: {', '.join(known) or '(none)'}. "
         f"Methods register under the entry-point group {ENTRY_POINT_GROUP!r}."

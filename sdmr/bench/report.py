@@ -60,16 +60,23 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> s
 
 
 # ------------------------------------------------------------------ one run
+def method_label(name: str, result: dict) -> str:
+    """The row name of a method: marked when it was trained without the pretrained weights its
+    paper row used, so nobody mistakes it for that baseline."""
+    return f"{name} (not pretrained)" if result.get("pretrained") is False else name
+
+
 def write_run_tables(out: Path, document: dict) -> None:
     """``table.md`` / ``table.csv`` (rows = methods) and ``pr_curves.png`` of one run."""
     data = document["dataset"]
     header = ["method", *(label for _, label in RUN_COLUMNS)]
-    rows = [[name, *(m[key] for key, _ in RUN_COLUMNS)] for name, m in document["methods"].items()]
+    rows = [[method_label(name, m), *(m[key] for key, _ in RUN_COLUMNS)] for name, m in document["methods"].items()]
     title = f"{data['type']} `{Path(data['path']).name}` split {data['split'] or 'all'}, {data['num_images']} images"
     protocol = document["config"].get("protocol", "standard")
     atomic_write_text(out / "table.md", f"{title} (COCO protocol: {protocol})\n\n" + markdown_table(header, rows))
     atomic_write_text(out / "table.csv", _csv_text(["method", *CSV_KEYS],
-                                                   ([n, *(m[k] for k in CSV_KEYS)] for n, m in document["methods"].items())))
+                                                   ([method_label(n, m), *(m[k] for k in CSV_KEYS)]
+                                                    for n, m in document["methods"].items())))
     curves = {name: out / "methods" / name / "pr_curve.json" for name in document["methods"]}
     plot_pr_curves(curves, out / "pr_curves.png")
 
@@ -188,8 +195,9 @@ def compare_runs(run_dirs: Sequence[str | Path], output: str | Path) -> Path:
         if dataset not in datasets:
             datasets.append(dataset)
         for name, metrics in doc["methods"].items():
-            taken = name in rows and dataset in rows[name]  # same method twice on one dataset
-            label = f"{name} ({run_dir.name})" if taken else name
+            shown = method_label(name, metrics)
+            taken = shown in rows and dataset in rows[shown]  # same method twice on one dataset
+            label = f"{shown} ({run_dir.name})" if taken else shown
             rows.setdefault(label, {})[dataset] = (run_dir, metrics)
             curves[f"{label} @ {dataset}"] = run_dir / "methods" / name / "pr_curve.json"
     header = ["method", *(f"{d} {c}" for d in datasets for _, c in COMPARE_COLUMNS)]
