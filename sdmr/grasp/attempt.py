@@ -64,8 +64,9 @@ def attempt(world: TrialWorld, trial: Trial, method: Any, target: TargetModel, c
     record["masks"] = len(pred)
     chosen, scores = target.choose(trial.sample["color"], depth, pred.masks, trial.view.intrinsics)
     t2 = time.perf_counter()
-    if chosen is None:
-        record["detail"] = "no mask has the colour and depth pixels to match the target's views"
+    if chosen is None or scores[chosen] < cfg.min_match:
+        record["detail"] = ("no mask has the colour and depth pixels to match the target's views" if chosen is None
+                            else f"no mask looks like the target (best match {scores[chosen]:.3f} < {cfg.min_match})")
         return record, {**timing, "identify": t2 - t1, "total": t2 - t0}
     mask = pred.masks[chosen]
     record.update(chosen=chosen, match_score=round(scores[chosen], 6), target_iou=round(_iou(mask, trial.target_mask()), 6),

@@ -53,6 +53,7 @@ class GraspConfig:
     noise: bool = True
     target_views: int = 10  # colour views of the target alone that identify it (the paper: 10)
     min_target_pixels: int = 150  # a target must be this visible in the trial's image
+    min_match: float = 0.15  # a best mask scoring less than this against the target's views is no target
     suction: SuctionParams = field(default_factory=SuctionParams)
 
     def scene_config(self) -> SceneConfig:
@@ -80,6 +81,8 @@ def check_config(cfg: GraspConfig) -> GraspConfig:
     if cfg.num_procedural < cfg.max_objects:
         raise ConfigError(f"the object library ({cfg.num_procedural}) is smaller than a heap ({cfg.max_objects})",
                           fix="raise num_procedural or lower --max-objects")
+    if not 0 <= cfg.min_match < 1:
+        raise ConfigError(f"min_match must be in [0, 1), got {cfg.min_match!r}", fix="keep the default 0.15")
     if cfg.scene not in SCENES:
         raise ConfigError(f"unknown --scene {cfg.scene!r}", fix=f"use one of {', '.join(SCENES)}")
     s = cfg.suction

@@ -33,7 +33,8 @@ def wilson_interval(successes: int, trials: int, z: float = Z_95) -> tuple[float
     rate = successes / trials
     centre = (rate + z * z / (2 * trials)) / (1 + z * z / trials)
     half = z * math.sqrt(rate * (1 - rate) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    low = 0.0 if successes == 0 else max(0.0, centre - half)  # exactly 0 and 1 at the ends (no round-off)
+    return low, 1.0 if successes == trials else min(1.0, centre + half)
 
 
 def summarize(records: Iterable[dict], seconds: Iterable[float] = ()) -> dict:

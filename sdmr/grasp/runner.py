@@ -100,6 +100,7 @@ class TrialRunner:
         results = []
         for name in names:
             record, timing = attempt(self.world, trial, self.methods[name], model, self.cfg)
+            record["method"] = name  # the registered name, whatever the class calls itself
             results.append((name, record, {**timing, "scene": scene_seconds}))
         return results
 
