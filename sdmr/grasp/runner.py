@@ -74,6 +74,11 @@ def build_methods(routed: dict[str, list[str]], world: TrialWorld | None) -> dic
             else build_method(name, items) for name, items in routed.items()}
 
 
+def _notes(method: Any) -> dict:
+    notes = getattr(method, "result_notes", None)
+    return notes() if notes is not None else {}
+
+
 def _one_thread() -> None:
     torch = sys.modules.get("torch")
     if torch is not None:
@@ -83,14 +88,16 @@ def _one_thread() -> None:
 class TrialRunner:
     """One process's world and methods; ``run(k, names)`` gives the records of trial k."""
 
-    def __init__(self, cfg: GraspConfig, routed: dict[str, list[str]]):
+    def __init__(self, cfg: GraspConfig, routed: dict[str, list[str]], world: TrialWorld | None = None):
         self.cfg = cfg
-        self.world = TrialWorld(cfg)
+        self._owns_world = world is None
+        self.world = TrialWorld(cfg) if world is None else world
         self.methods = build_methods(routed, self.world)
         _one_thread()
 
     def close(self) -> None:
-        self.world.close()
+        if self._owns_world:
+            self.world.close()
 
     def run(self, k: int, names: list[str]) -> list[tuple[str, dict, dict]]:
         start = time.perf_counter()
@@ -174,6 +181,19 @@ def run_grasping(run: GraspRun) -> dict:
     _check(run)
     routed = route_params(run.methods, run.params)
     methods = build_methods(routed, None)  # bad parameters fail here, before any scene is built
+    world = TrialWorld(run.config)  # this process's: trial 0 for check_ready, then the examples
+    try:
+        sample = world.trial(0).sample
+        for method in methods.values():  # e.g. a method without its weights: refused before any work
+            check = getattr(method, "check_ready", None)  # optional hooks, as sdmr-bench calls them
+            if check is not None:
+                check(sample, False)
+        return _run_in_folder(run, routed, methods, world)
+    finally:
+        world.close()
+
+
+def _run_in_folder(run: GraspRun, routed: dict[str, list[str]], methods: dict[str, Any], world: TrialWorld) -> dict:
     out = Path(run.output)
     with FolderLock(out, "sdmr-grasp"):
         _start_folder(run, methods, routed)
@@ -181,29 +201,26 @@ def run_grasping(run: GraspRun) -> dict:
         timings = {name: ProgressLog(out / "methods" / name / "timings.jsonl") for name in run.methods}
         tasks = [(k, [n for n in run.methods if not logs[n].done(k)]) for k in range(run.config.trials)]
         tasks = [(k, names) for k, names in tasks if names]
-        _run_tasks(run, routed, tasks, logs, timings)
+        _run_tasks(run, routed, tasks, logs, timings, world)
         records = {name: [r for r in logs[name].ordered() if r["trial"] < run.config.trials] for name in run.methods}
         seconds = {name: [t["total"] for t in timings[name].ordered() if t["position"] < run.config.trials]
                    for name in run.methods}
         document = {
             "schema_version": SCHEMA_VERSION,
-            "methods": {name: summarize(records[name], seconds[name]) for name in run.methods},
+            "methods": {name: {**summarize(records[name], seconds[name]), **_notes(methods[name])}
+                        for name in run.methods},
             "config": run.config.as_dict(),
             "versions": package_versions(),
         }
         write_tables(out, document, records)
         if run.examples:
-            world = TrialWorld(run.config)
-            try:
-                by_trial = {name: {r["trial"]: r for r in recs} for name, recs in records.items()}
-                write_examples(out / "examples.png", world, list(range(min(run.examples, run.config.trials))), by_trial)
-            finally:
-                world.close()
+            by_trial = {name: {r["trial"]: r for r in recs} for name, recs in records.items()}
+            write_examples(out / "examples.png", world, list(range(min(run.examples, run.config.trials))), by_trial)
     return document
 
 
 def _run_tasks(run: GraspRun, routed: dict[str, list[str]], tasks: list[tuple[int, list[str]]],
-               logs: dict[str, ProgressLog], timings: dict[str, ProgressLog]) -> None:
+               logs: dict[str, ProgressLog], timings: dict[str, ProgressLog], world: TrialWorld) -> None:
     total = run.config.trials
     bar = tqdm(total=total, initial=total - len(tasks), unit="trial", desc="sdmr-grasp", disable=not run.show_progress)
 
@@ -215,7 +232,7 @@ def _run_tasks(run: GraspRun, routed: dict[str, list[str]], tasks: list[tuple[in
 
     try:
         if run.workers <= 1 or len(tasks) <= 1:
-            runner = TrialRunner(run.config, routed)
+            runner = TrialRunner(run.config, routed, world)
             try:
                 for task in tasks:
                     store(runner.run(*task))

@@ -49,6 +49,16 @@ def paint_by_identity(renderer, heap: Heap) -> None:
             renderer.p.changeVisualShape(body, -1, rgbaColor=[*rgb, 1.0], physicsClientId=renderer.client)
 
 
+def _load_triton_first() -> None:
+    """Import triton (when installed) before the renderer's EGL context exists. Mesa's llvmpipe and
+    triton each bring an LLVM; triton loaded *after* llvmpipe segfaults (measured: a method whose
+    ``predict`` imports Lightning, which imports torch._dynamo → triton). The other order works."""
+    import importlib.util
+
+    if importlib.util.find_spec("triton") is not None:
+        import triton  # noqa: F401
+
+
 @dataclass(frozen=True)
 class ReferenceView:
     """One picture of an object alone: colour, its pixels, depth and camera."""
@@ -81,6 +91,7 @@ class TrialWorld:
     def __init__(self, cfg: GraspConfig):
         from sdmr.sim.render import make_renderer
 
+        _load_triton_first()
         self.cfg = cfg
         self.library = ObjectLibrary.from_source("procedural", seed=cfg.seed, num_procedural=cfg.num_procedural)
         self.scene = cfg.scene_config()

@@ -11,7 +11,7 @@ from sdmr.grasp.attempt import attempt
 from sdmr.grasp.execute import PickResult, execute_suction
 from sdmr.grasp.identify import TargetModel
 from sdmr.grasp.outcomes import classify, wilson_interval
-from sdmr.grasp.runner import TrialRunner
+from sdmr.grasp.runner import TrialRunner, build_methods
 from sdmr.grasp.suction import plan_suction
 
 
@@ -123,26 +123,24 @@ def test_wilson_interval_known_values():
 
 
 @pytest.mark.slow
-def test_every_installed_method_runs_through_the_same_predict(tiny_config):
+def test_every_installed_method_runs_through_the_same_predict(world):
     """Every sdmr-bench method that builds with its defaults (the bundled sdmr model included) attempts
     the same trial; whatever it returns ends as one of the outcomes, never a crash."""
     from sdmr.bench.registry import build_method, discover_methods
     from sdmr.errors import SdmrError
     from sdmr.grasp.outcomes import OUTCOMES
 
+    runner = TrialRunner(world.cfg, {}, world)
     names = ["oracle"]
     for name in discover_methods():
-        try:
-            build_method(name)
-        except SdmrError:  # needs a parameter (e.g. a checkpoint) to exist at all
+        try:  # the fine-tuned baselines need a checkpoint to be ready: sdmr-grasp refuses them without one
+            build_method(name).check_ready(runner.world.trial(0).sample, False)
+        except SdmrError:
             continue
         names.append(name)
     assert {"sdmr", "connected_components", "euclidean_clustering", "region_growing"} <= set(names)
-    runner = TrialRunner(tiny_config(trials=1), {name: [] for name in names})
-    try:
-        results = runner.run(0, names)
-    finally:
-        runner.close()
+    runner.methods = build_methods({name: [] for name in names}, runner.world)
+    results = runner.run(0, names)
     assert [name for name, _, _ in results] == names
     for name, record, timing in results:
         assert record["method"] == name and record["outcome"] in OUTCOMES
