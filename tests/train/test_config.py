@@ -89,3 +89,18 @@ def test_sweep_file_lists_paper_fig6_sizes_and_each_run_composes(tmp_path):
     for size in sizes:
         cfg = _compose([*fixed, f"data.train_size={size}", f"data.root={tmp_path}"])
         assert cfg.data.train_size == size and cfg.logger.wandb.offline is False
+
+
+def test_colour_input_reaches_the_data_module_and_the_model(tmp_path):
+    cfg = _compose(["data.input_encoding=color", f"data.root={tmp_path}", f"paths.output_dir={tmp_path}"])
+    datamodule, module = instantiate(cfg.data), instantiate(cfg.model)
+    assert datamodule.spec.needs_color and datamodule.dataset_kwargs["load_color"] is True
+    assert module.hparams.input_spec["modality"] == "color" and module.input_spec == datamodule.spec
+    from sdmr.errors import ConfigError
+    from sdmr.train import _check_same_input
+
+    _check_same_input(module, datamodule)
+    mismatch = _compose(["data.input_encoding=color", "model.input_encoding=median_relative", f"data.root={tmp_path}",
+                         f"paths.output_dir={tmp_path}"])
+    with pytest.raises(ConfigError, match=r"model's input \(depth/median_relative\) differs from the data's"):
+        _check_same_input(instantiate(mismatch.model), datamodule)
