@@ -76,38 +76,29 @@ class InputSpec:
         intrinsics: CameraIntrinsics | None = None,
         color: np.ndarray | None = None,
         where: str | None = None,
+        compact: bool = False,
     ) -> torch.Tensor:
         """The network input, float32 3×H×W in [0, 1] (a one-channel depth encoding triplicated as a view).
 
         ``depth`` is float metres (0/NaN invalid); ``color`` uint8 H×W×3 RGB, required for a colour
-        spec and checked against the depth's size when both are given. ``where`` names the image in errors.
+        spec and checked against the depth's size when both are given. ``where`` names the image in
+        errors. ``compact``: ``channels``×H×W, before triplication, so flips and DataLoader workers
+        touch one channel of a depth encoding instead of three (training does that).
         """
-        from sdmr.data.transforms import three_channels
+        from sdmr.data.transforms import encode_depth_tensor, three_channels
 
-        return three_channels(self.encode_compact(depth, intrinsics, color, where))
-
-    def encode_compact(
-        self,
-        depth: np.ndarray | None,
-        intrinsics: CameraIntrinsics | None = None,
-        color: np.ndarray | None = None,
-        where: str | None = None,
-    ) -> torch.Tensor:
-        """:meth:`encode` before triplication: ``channels``×H×W, so flips and worker transfers touch
-        one channel of a depth encoding instead of three."""
-        from sdmr.data.transforms import encode_depth_tensor
-
-        if self.modality == DEPTH:
-            if depth is None:
-                raise DataError("this model reads depth, but no depth image was given", where,
-                                "pass the depth image (float metres)")
-            return encode_depth_tensor(depth, self.encoding, intrinsics)
-        return encode_color(color, None if depth is None else depth.shape, where)
+        if self.modality == COLOR:
+            return encode_color(color, None if depth is None else depth.shape, where)
+        if depth is None:
+            raise DataError("this model reads depth, but no depth image was given", where,
+                            "pass the depth image (float metres)")
+        image = encode_depth_tensor(depth, self.encoding, intrinsics)
+        return image if compact else three_channels(image)
 
     def encode_sample(self, sample: Mapping[str, Any]) -> torch.Tensor:
-        """:meth:`encode_compact` of a `Sample` (its depth, intrinsics and, for colour, ``color``)."""
+        """:meth:`encode` (compact) of a `Sample`: its depth, intrinsics and, for colour, ``color``."""
         where = f"image {sample.get('name', sample.get('image_id'))}"
-        return self.encode_compact(sample.get("depth"), sample.get("intrinsics"), sample.get("color"), where)
+        return self.encode(sample.get("depth"), sample.get("intrinsics"), sample.get("color"), where, compact=True)
 
 
 def encode_color(color: np.ndarray | None, shape: tuple[int, ...] | None = None, where: str | None = None) -> torch.Tensor:
