@@ -21,6 +21,8 @@ from sdmr.data.atomic import atomic_write_text
 from sdmr.data.errors import DataError
 from sdmr.errors import ConfigError, Interrupted, OutputError
 from sdmr.model.graceful_stop import GracefulStop, TrainingStopped, last_checkpoint_path, save_last
+from sdmr.model.inference import torch_threads
+from sdmr.threads import compute_threads
 
 CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 METRICS_FILE = "metrics.json"
@@ -182,8 +184,9 @@ def train(cfg: DictConfig, datamodule: pl.LightningDataModule | None = None) -> 
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
-    try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    try:  # torch's pool sized by SDMR_THREADS (sdmr.threads: a full-core pool collapses on a shared machine)
+        with torch_threads(compute_threads()):
+            trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     except TrainingStopped as stop:
         raise Interrupted(stop.signum, stop.hint) from None
     _save_final_last(trainer)

@@ -35,6 +35,7 @@ from sdmr.data.safe_load import load_json_object
 from sdmr.errors import ConfigError
 from sdmr.model.bundled import sha256_file
 from sdmr.model.checkpoint import TRAIN_FOCAL_KEY, ModelFile
+from sdmr.threads import compute_threads
 
 BACKENDS = ("torch", "onnxruntime", "openvino")
 EXPORT_FORMAT = "sdmr-exported-detector"
@@ -85,7 +86,8 @@ def _missing_package(backend: str, err: ImportError) -> ConfigError:
 
 
 class OnnxRuntimeBackend:
-    """``model.onnx`` in an ONNX Runtime CPU session (``num_threads`` intra-op threads, one inter-op)."""
+    """``model.onnx`` in an ONNX Runtime CPU session: ``num_threads`` intra-op threads (default
+    :func:`sdmr.threads.compute_threads`), one inter-op, no spinning."""
 
     def __init__(self, path: str | Path, num_threads: int | None = None) -> None:
         try:
@@ -95,8 +97,10 @@ class OnnxRuntimeBackend:
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.inter_op_num_threads = 1
-        if num_threads is not None:
-            options.intra_op_num_threads = int(num_threads)
+        # no busy-waiting between operators: on a shared machine (a robot's other processes, training,
+        # DataLoader workers) spinning threads steal the cores the work needs (measured: docs/deployment.md)
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.intra_op_num_threads = compute_threads() if num_threads is None else int(num_threads)
         options.log_severity_level = 3  # the Mask R-CNN graph's shape-inference notes are not the user's business
         try:
             self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
@@ -121,9 +125,8 @@ class OpenVinoBackend:
             import openvino as ov
         except ImportError as err:
             raise _missing_package("openvino", err) from err
-        config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY"}
-        if num_threads is not None:
-            config["INFERENCE_NUM_THREADS"] = int(num_threads)
+        config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY",
+                                  "INFERENCE_NUM_THREADS": compute_threads() if num_threads is None else int(num_threads)}
         try:
             self.compiled = ov.Core().compile_model(str(path), "CPU", config)
         except Exception as err:

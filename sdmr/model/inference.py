@@ -33,6 +33,7 @@ from sdmr.export.backends import Backend, TorchBackend, check_backend, open_expo
 from sdmr.model.bundled import bundled_model_path
 from sdmr.model.checkpoint import build_from_file
 from sdmr.model.verify import geometric_stages
+from sdmr.threads import compute_threads
 
 MASK_THRESHOLD = 0.5  # torchvision's soft masks are probabilities; 0.5 is its own convention
 DEFAULT_TRIM_BELOW_HEIGHT = 0.005  # m; see Segmenter's trim_below_height
@@ -159,8 +160,10 @@ class Segmenter:
             model architecture, the depth input encoding and the training focal length are read from it.
         score_threshold: detections below this confidence are dropped (inside the model).
         device: torch device string.
-        num_threads: CPU threads for torch during the forward pass (``None`` leaves torch's setting);
-            the process-wide count is restored after each call (:func:`torch_threads`).
+        num_threads: CPU threads of the detector (torch, ONNX Runtime or OpenVINO) during the forward
+            pass; ``None``: :func:`sdmr.threads.compute_threads` (``$SDMR_THREADS``, else
+            ``$OMP_NUM_THREADS``, else half the cores: a full-core pool collapses on a shared machine).
+            torch's process-wide count is restored after each call (:func:`torch_threads`).
         max_detections: overrides the checkpoint's ``box_detections_per_img`` when given.
         num_proposals: overrides the checkpoint's ``rpn_post_nms_top_n_test`` (the box head's
             cost is linear in it); ``None`` keeps the trained setting.
@@ -235,12 +238,12 @@ class Segmenter:
         self.trim_below_height = trim_below_height
         self.surface_ratio = surface_ratio
         self.contained_fraction = contained_fraction
-        self.num_threads = num_threads
+        self.num_threads = compute_threads() if num_threads is None else num_threads
         self._scale_warned = False
         self.score_threshold = float(score_threshold)
         if self.backend_name != "torch":  # an sdmr-export folder (or a checkpoint, exported on first use)
             self.backend, self.export = open_exported(
-                checkpoint, self.backend_name, self.score_threshold, num_threads, num_proposals, max_detections,
+                checkpoint, self.backend_name, self.score_threshold, self.num_threads, num_proposals, max_detections,
                 torch_only={"channels_last": channels_last, "int8_box_head": int8_box_head, "device": device},
             )
             self.model, self.input_spec, self.model_file = None, self.export.input_spec, self.export.model_file
