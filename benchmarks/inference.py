@@ -211,7 +211,7 @@ def table(results: list[dict], datasets: list[str]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", help="model file (default: the bundled model)")
-    parser.add_argument("--synthetic", help="WISDOM-layout test set (default: 16 generated 512×384 scenes, seed 1000)")
+    parser.add_argument("--synthetic", "--data", help="WISDOM-layout test set (default: 16 generated 512×384 scenes, seed 1000)")
     parser.add_argument("--ocid", default=str(OCID) if OCID.is_dir() else None, help="OCID frames folder ('' = skip)")
     parser.add_argument("--images", type=int, default=16, help="images per dataset")
     parser.add_argument("--threads", type=int, default=2)

@@ -182,3 +182,13 @@ def test_openvino_ir_matches_torch(checkpoint, tmp_path):
     depth = verification_depths(((80, 80),), seed=9)[0]
     ours, ref = Segmenter(tmp_path / "ov", backend="openvino", **RAW).segment(depth), Segmenter(checkpoint, **RAW).segment(depth)
     np.testing.assert_allclose(ours.scores, ref.scores, atol=TOLERANCES["score"])
+
+
+def test_the_core_install_imports_no_runtime():
+    """Segmenter and sdmr-segment import neither onnx, onnxruntime nor openvino until a backend asks."""
+    import subprocess
+    import sys
+
+    code = ("import sys, sdmr.model.inference, sdmr.segment, sdmr.export.cli; "
+            "print([m for m in ('onnx', 'onnxruntime', 'openvino') if m in sys.modules])")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
