@@ -26,6 +26,18 @@ ENV.pop("SDMR_DEBUG", None)
 pytestmark = pytest.mark.slow
 
 
+@pytest.fixture(autouse=True)
+def _interactive_sigint():
+    """A shell that starts pytest with ``&`` or ``nohup`` hands it SIGINT ignored, which every child inherits
+    (and Python then keeps ignored). A Python handler here is reset to the default in each exec'd child, so
+    the CLIs are tested as a terminal runs them, whatever started pytest."""
+    previous = signal.getsignal(signal.SIGINT)
+    if previous == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def _start(args: list[str]) -> subprocess.Popen:
     return subprocess.Popen([str(a) for a in args], cwd=REPO, env=ENV, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
