@@ -99,9 +99,9 @@ def test_sigint_during_training_saves_last_ckpt_and_the_resume_continues(tmp_pat
 
 
 def test_sigint_to_sdmr_generate_with_workers_exits_cleanly_and_the_rerun_finishes(tmp_path):
-    # 300 images: the tiny renderer writes ~15 per second, so 16 could all be done before the signal landed
+    images = 300  # the tiny renderer writes ~15 per second: 16 could all be done before the signal landed
     out = tmp_path / "data"
-    command = [BIN / "sdmr-generate", "--output", out, "--num-images", "300", "--seed", "0", "--height", "64",
+    command = [BIN / "sdmr-generate", "--output", out, "--num-images", images, "--seed", "0", "--height", "64",
                "--width", "64", "--workers", "2", "--renderer", "tiny", "--no-progress"]
     proc = _start(command)
     _wait_for(lambda: (out / "image_meta").is_dir() and any((out / "image_meta").iterdir()), proc, poll=0.02)
@@ -109,11 +109,11 @@ def test_sigint_to_sdmr_generate_with_workers_exits_cleanly_and_the_rerun_finish
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr[-3000:]
     assert "Traceback" not in stderr and "rerun the same command" in stderr, stderr[-3000:]
-    assert 1 <= len(list((out / "image_meta").glob("*.json"))) < 300  # what was done is kept, the rest is not
+    assert 1 <= len(list((out / "image_meta").glob("*.json"))) < images  # the interrupted run kept a partial set
     rerun = subprocess.run([str(a) for a in command], cwd=REPO, env=ENV, capture_output=True, text=True,
                            timeout=600, check=False)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
-    assert len(list((out / "image_meta").glob("*.json"))) == 300
+    assert len(list((out / "image_meta").glob("*.json"))) == images
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["sigint", "sigterm"])
